@@ -1,0 +1,47 @@
+"""The gym dashboard shell: home and the gym settings page."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from apps.staff.access import require_gym_role
+from apps.staff.roles import Role
+from apps.staff.selectors import staff_role_list
+from apps.tenants.errors import GymError
+from apps.tenants.forms import GymSettingsForm
+from apps.tenants.services import gym_update_settings
+
+
+@require_gym_role(Role.RECEPTIONIST)
+def home_view(request: HttpRequest) -> HttpResponse:
+    """`/`: the dashboard home for any staff role."""
+    return render(request, "dashboard/home.html", {"staff": staff_role_list()[:20]})
+
+
+@require_gym_role(Role.MANAGER)
+def settings_view(request: HttpRequest) -> HttpResponse:
+    """`/settings/`: name, timezone, currency, country and logo (owner and manager)."""
+    gym = request.tenant  # type: ignore[attr-defined]
+    form = GymSettingsForm(request.POST or None, request.FILES or None, initial=GymSettingsForm.initial_for(gym))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        logo = False if data["remove_logo"] else data["logo"]
+        try:
+            gym_update_settings(
+                gym=gym,
+                name=data["name"],
+                timezone=data["timezone"],
+                currency=data["currency"],
+                country=data["country"],
+                logo=logo,
+            )
+        except GymError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("dashboard:settings")
+    status = 400 if form.errors else 200
+    template = "dashboard/settings.html#form" if request.htmx and request.method == "POST" else "dashboard/settings.html"  # type: ignore[attr-defined]
+    return render(request, template, {"form": form}, status=status)

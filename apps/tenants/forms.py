@@ -1,0 +1,91 @@
+"""Forms of the public site (signup, find my gym) and the gym settings page."""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any
+
+from babel.numbers import get_currency_name, list_currencies
+from django import forms
+from django.contrib.auth.password_validation import validate_password
+from django_countries import countries
+
+from .errors import GymError
+from .models import Gym
+from .services import gym_validate_locale, gym_validate_subdomain
+
+COMMON_CURRENCIES = ["USD", "EUR", "GBP", "ZAR", "AUD", "CAD", "NZD", "INR", "KES", "NGN", "BRL", "MXN"]
+
+
+def timezone_choices() -> list[tuple[str, str]]:
+    """Every IANA timezone, sorted, as form choices."""
+    return [(tz, tz.replace("_", " ")) for tz in sorted(zoneinfo.available_timezones()) if "/" in tz or tz == "UTC"]
+
+
+def currency_choices() -> list[tuple[str, str]]:
+    """ISO 4217 currencies, the common ones first, labelled "ZAR — South African Rand"."""
+    rest = sorted(set(list_currencies()) - set(COMMON_CURRENCIES))
+    return [(c, f"{c} — {get_currency_name(c, locale='en')}") for c in COMMON_CURRENCIES + rest]
+
+
+class GymSignupForm(forms.Form):
+    """"Create your gym": the gym, its subdomain and its owner's login."""
+
+    name = forms.CharField(label="Gym name", max_length=120)
+    slug = forms.CharField(label="Subdomain", max_length=40, help_text="Letters, digits and hyphens.")
+    owner_email = forms.EmailField(label="Your email")
+    password = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
+    timezone = forms.ChoiceField(label="Timezone", choices=timezone_choices)
+    currency = forms.ChoiceField(label="Currency", choices=currency_choices)
+
+    def clean_slug(self) -> str:
+        try:
+            return gym_validate_subdomain(slug=self.cleaned_data["slug"])
+        except GymError as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from exc
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        password = cleaned.get("password")
+        if password:
+            try:
+                validate_password(password)
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
+        return cleaned
+
+    def add_gym_error(self, exc: GymError) -> None:
+        """Show a service error on its field (or the whole form)."""
+        self.add_error(exc.field if exc.field in self.fields else None, forms.ValidationError(exc.message, code=exc.code))
+
+
+class FindGymForm(forms.Form):
+    """"Find my gym": a search over open gyms by name or subdomain."""
+
+    q = forms.CharField(label="Gym name", required=False, max_length=80)
+
+
+class GymSettingsForm(forms.Form):
+    """The gym's own settings page: name, timezone, currency, country and logo.
+
+    A plain form (not a ModelForm) so an invalid post never touches `request.tenant`.
+    """
+
+    name = forms.CharField(label="Gym name", max_length=120)
+    timezone = forms.ChoiceField(choices=timezone_choices)
+    currency = forms.ChoiceField(choices=currency_choices)
+    country = forms.ChoiceField(choices=lambda: [("", "—")] + list(countries), required=False)
+    logo = forms.ImageField(required=False, help_text="PNG or JPEG, up to 2 MB.")
+    remove_logo = forms.BooleanField(required=False, label="Remove the current logo")
+
+    MAX_LOGO_BYTES = 2 * 1024 * 1024
+
+    def clean_logo(self) -> Any:
+        logo = self.cleaned_data.get("logo")
+        if logo and logo.size > self.MAX_LOGO_BYTES:
+            raise forms.ValidationError("The logo must be 2 MB or smaller.")
+        return logo
+
+    @classmethod
+    def initial_for(cls, gym: Gym) -> dict[str, Any]:
+        return {"name": gym.name, "timezone": gym.timezone, "currency": gym.currency, "country": gym.country.code or ""}

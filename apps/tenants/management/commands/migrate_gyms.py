@@ -1,0 +1,71 @@
+"""`manage.py migrate_gyms`: the one migration command for deploys and `make run`.
+
+1. migrates the public schema;
+2. creates and migrates the template schema new gyms are cloned from;
+3. migrates every gym schema that has something to migrate, in parallel
+   (django-tenants' multiprocessing executor).
+
+Step 3 first asks each schema's `django_migrations` what it lacks, so a deploy
+with nothing to migrate does not start the migrate command once per gym
+(django-tenants #1082: minutes per 100 gyms). `bench/provision.py` measures it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+
+from apps.tenants.models import Gym
+from apps.tenants.services import template_schema_migrate
+
+
+def schemas_needing_migration(schemas: list[str]) -> list[str]:
+    """The schemas whose `django_migrations` lack any migration on disk (one query each)."""
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    expected = set(loader.disk_migrations)
+    pending = []
+    with connection.cursor() as cursor:
+        for schema in schemas:
+            cursor.execute(
+                "SELECT to_regclass(%s) IS NOT NULL", [f'"{schema}".django_migrations']
+            )
+            if not cursor.fetchone()[0]:
+                pending.append(schema)
+                continue
+            cursor.execute(f'SELECT app, name FROM "{schema}".django_migrations')
+            if expected - set(cursor.fetchall()):
+                pending.append(schema)
+    return pending
+
+
+class Command(BaseCommand):
+    help = "Migrate public, the gym template schema and every gym schema (in parallel)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--executor", default="multiprocessing", choices=["standard", "multiprocessing", "subprocess"])
+        parser.add_argument("--all", action="store_true", help="Run migrate on every gym, even up-to-date ones.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        verbosity = options["verbosity"]
+        started = time.monotonic()
+        call_command("migrate_schemas", shared=True, interactive=False, verbosity=verbosity)
+        template_schema_migrate(verbosity=verbosity)
+        schemas = list(Gym.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).values_list("schema_name", flat=True))
+        pending = schemas if options["all"] else schemas_needing_migration(schemas)
+        if pending and len(pending) == len(schemas):
+            # A new migration: every gym needs it, so run them all in parallel.
+            call_command("migrate_schemas", tenant=True, interactive=False, verbosity=verbosity, executor=options["executor"])
+        else:
+            # A few gyms behind (e.g. an interrupted deploy): bring just those up to date.
+            for schema in pending:
+                call_command("migrate_schemas", tenant=True, schema_name=schema, interactive=False, verbosity=verbosity)
+        self.stdout.write(
+            f"migrate_gyms: {len(schemas)} gyms, {len(pending)} migrated, {time.monotonic() - started:.1f}s"
+        )
+

@@ -1,0 +1,51 @@
+"""Reads of gyms and their domains (public schema)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+
+from .models import Domain, Gym
+
+OPEN_STATUSES = [Gym.Status.TRIAL, Gym.Status.ACTIVE]
+
+
+def gym_search(*, query: str = "", limit: int = 50) -> QuerySet[Gym]:
+    """Open (trial or active) gyms whose name or subdomain contains `query`,
+    with their domains prefetched. Suspended, cancelled and the public row are left out."""
+    gyms = Gym.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).filter(status__in=OPEN_STATUSES)
+    query = query.strip()
+    if query:
+        gyms = gyms.filter(Q(name__icontains=query) | Q(slug__icontains=query.lower()))
+    return gyms.prefetch_related("domains").order_by("name")[:limit]
+
+
+def gym_primary_domain(*, gym: Gym) -> str:
+    """The gym's primary host name, from prefetched domains when present."""
+    domains = list(gym.domains.all())
+    for domain in domains:
+        if domain.is_primary:
+            return domain.domain
+    return domains[0].domain if domains else f"{gym.slug}.{settings.FITFLOW_BASE_DOMAIN}"
+
+
+def gym_base_url(*, gym: Gym, request: HttpRequest | None = None) -> str:
+    """Absolute root URL of a gym, e.g. `http://demo.localhost:8000`.
+
+    The port is taken from the current request, so links work under `make run`.
+    """
+    host = gym_primary_domain(gym=gym)
+    scheme = settings.FITFLOW_URL_SCHEME
+    port = ""
+    if request is not None:
+        scheme = "https" if request.is_secure() else scheme
+        request_host = request.get_host()
+        if ":" in request_host:
+            port = ":" + request_host.rsplit(":", 1)[1]
+    return f"{scheme}://{host}{port}"
+
+
+def domain_exists(*, domain: str) -> bool:
+    """True when the host name is taken by any gym."""
+    return Domain.objects.filter(domain=domain).exists()

@@ -1,0 +1,30 @@
+"""ASGI entry point: HTTP through Django, websockets through Channels.
+
+Websocket routes are added by the apps that need them (check-in and occupancy,
+DESIGN.md section 4): each app's `routing.websocket_urlpatterns` is listed in
+WEBSOCKET_ROUTING_MODULES and wrapped in our tenant-resolving middleware, since
+django-tenants' middleware never runs for websockets (django-tenants #767).
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fitflow.settings.local")
+
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from apps.core.channels import GymWebsocketMiddleware, websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            GymWebsocketMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns())))
+        ),
+    }
+)

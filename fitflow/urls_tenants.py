@@ -1,0 +1,28 @@
+"""A gym's host (`<slug>.<FITFLOW_BASE_DOMAIN>`): dashboard pages, `/api/v1/`, the
+gym admin, login and `/health/`."""
+
+from django.urls import include, path, re_path
+
+from apps.accounts import apis as account_apis
+from apps.accounts import views as account_views
+from apps.core.views import gym_media_view
+from apps.staff.admin import gym_admin_site
+
+from .urls_common import common_urlpatterns, handler403, handler404, handler500  # noqa: F401
+
+api_v1 = [
+    path("auth/login/", account_apis.AuthLoginApi.as_view(), name="auth-login"),
+    path("auth/refresh/", account_apis.AuthRefreshApi.as_view(), name="auth-refresh"),
+    path("auth/logout/", account_apis.AuthLogoutApi.as_view(), name="auth-logout"),
+    path("me/", account_apis.MeApi.as_view(), name="me"),
+]
+
+urlpatterns = [
+    path("", include("apps.dashboard.urls")),
+    path("accounts/welcome/", account_views.handoff_login_view, name="account-handoff"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", gym_admin_site.urls),
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
+    re_path(r"^media/(?P<path>.+)$", gym_media_view, name="gym-media"),
+    *common_urlpatterns,
+]
