@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate
 from django.db import connection
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -44,6 +44,7 @@ class AuthLoginApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
+    @extend_schema_serializer(component_name="LoginInput")
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField()
         password = serializers.CharField(trim_whitespace=False)
@@ -73,6 +74,7 @@ class AuthRefreshApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
+    @extend_schema_serializer(component_name="RefreshInput")
     class InputSerializer(serializers.Serializer):
         refresh = serializers.CharField()
 
@@ -99,6 +101,7 @@ class AuthLogoutApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
+    @extend_schema_serializer(component_name="LogoutInput")
     class InputSerializer(serializers.Serializer):
         refresh = serializers.CharField()
 
@@ -121,6 +124,7 @@ class MeApi(APIView):
 
     permission_classes = [GymRolePermission]
 
+    @extend_schema_serializer(component_name="Me")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         email = serializers.EmailField()

@@ -1,0 +1,114 @@
+"""Test setup for a multi-tenant app (DESIGN.md section 9).
+
+The test database gets, once per session (and reused with --reuse-db): the
+public tenant with hosts `testserver` and `localhost`, the migrated template
+schema, and two gyms, A (`gym-a.localhost`) and B (`gym-b.localhost`). Tests
+never create schemas through factories; per-test rows roll back with `db`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from apps.accounts.models import User
+from apps.accounts.tests.factories import UserFactory
+from apps.staff.roles import Role
+from apps.staff.tests.factories import StaffRoleFactory
+from apps.tenants.models import Gym
+from apps.tenants.services import gym_provision, public_gym_ensure
+
+GYM_A_SLUG = "gym-a"
+GYM_B_SLUG = "gym-b"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001, ANN201
+    """Public tenant, template schema and gyms A and B, created once per session."""
+    with django_db_blocker.unblock():
+        public_gym_ensure(domains=["testserver", "localhost"])
+        call_command("migrate_gyms", executor="standard", verbosity=0)
+        for slug, name in ((GYM_A_SLUG, "Gym A"), (GYM_B_SLUG, "Gym B")):
+            gym = Gym.objects.filter(slug=slug).first()
+            if gym is None:
+                gym_provision(name=name, slug=slug, timezone="Europe/London", currency="GBP", status=Gym.Status.ACTIVE)
+            elif gym.status != Gym.Status.ACTIVE:
+                Gym.objects.filter(pk=gym.pk).update(status=Gym.Status.ACTIVE)
+        connection.set_schema_to_public()
+
+
+@pytest.fixture(autouse=True)
+def _clean_test_cache() -> Iterator[None]:
+    """Throttle and rate-limit counters live in Redis; each test starts without them."""
+    _delete_test_keys()
+    yield
+    _delete_test_keys()
+
+
+def _delete_test_keys() -> None:
+    from django.conf import settings
+
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    keys = list(client.scan_iter(f"{prefix}:*", count=1000)) + list(client.scan_iter(f"*:{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _public_schema_after_test() -> Iterator[None]:
+    """Requests leave the connection on the last gym's schema; reset it between tests."""
+    yield
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def gym_a(db) -> Gym:  # noqa: ANN001
+    return Gym.objects.get(slug=GYM_A_SLUG)
+
+
+@pytest.fixture
+def gym_b(db) -> Gym:  # noqa: ANN001
+    return Gym.objects.get(slug=GYM_B_SLUG)
+
+
+def host_of(gym: Gym) -> str:
+    """The gym's host name, e.g. `gym-a.localhost`."""
+    return gym.domains.get(is_primary=True).domain
+
+
+@pytest.fixture
+def client_a(gym_a: Gym) -> Client:
+    """A test client whose requests go to gym A's host."""
+    return Client(HTTP_HOST=host_of(gym_a))
+
+
+@pytest.fixture
+def client_b(gym_b: Gym) -> Client:
+    """A test client whose requests go to gym B's host."""
+    return Client(HTTP_HOST=host_of(gym_b))
+
+
+@pytest.fixture
+def public_client(db) -> Client:  # noqa: ANN001
+    """A test client on the public host (`localhost`)."""
+    return Client(HTTP_HOST="localhost")
+
+
+@pytest.fixture
+def make_staff(db) -> Callable[..., User]:  # noqa: ANN001
+    """`make_staff(gym, role)` -> a new user holding `role` at `gym` (and nowhere else)."""
+
+    def make(gym: Gym, role: Role = Role.OWNER, **user_fields: object) -> User:
+        user = UserFactory(**user_fields)
+        with tenant_context(gym):
+            StaffRoleFactory(user=user, role=role)
+        return user
+
+    return make

@@ -1,0 +1,72 @@
+"""`manage.py seed_demo`: the public tenant, a platform super-admin and the demo gym
+with an owner and a receptionist. Safe to run again: it reuses what exists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django_tenants.utils import tenant_context
+
+from apps.accounts.models import User
+from apps.staff.roles import Role
+from apps.staff.services import staff_role_assign
+from apps.tenants.models import Gym
+from apps.tenants.services import gym_provision, public_gym_ensure
+
+DEMO_PASSWORD = "fitflow-demo-2026"
+SUPERADMIN_EMAIL = "admin@fitflow.localhost"
+DEMO_USERS = [
+    ("owner@demo.localhost", "Olivia", "Owner", Role.OWNER),
+    ("desk@demo.localhost", "Dumi", "Desk", Role.RECEPTIONIST),
+]
+
+
+def _user(email: str, first: str = "", last: str = "", *, superuser: bool = False) -> User:
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        create = User.objects.create_superuser if superuser else User.objects.create_user
+        user = create(email=email, password=DEMO_PASSWORD, first_name=first, last_name=last)
+    return user
+
+
+class Command(BaseCommand):
+    help = "Create (or reuse) the public tenant, the super-admin and the demo gym."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--port", default="8000", help="Port shown in the printed URLs.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        base = settings.FITFLOW_BASE_DOMAIN
+        public_gym_ensure(domains=[base, "127.0.0.1"])
+        _user(SUPERADMIN_EMAIL, "Platform", "Admin", superuser=True)
+        gym = Gym.objects.filter(slug="demo").first()
+        if gym is None:
+            gym = gym_provision(
+                name="Demo Fitness Studio",
+                slug="demo",
+                timezone="Africa/Johannesburg",
+                currency="ZAR",
+                country="ZA",
+                status=Gym.Status.ACTIVE,
+            )
+        with tenant_context(gym):
+            for email, first, last, role in DEMO_USERS:
+                staff_role_assign(user=_user(email, first, last), role=role)
+        port = options["port"]
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    "FitFlow is running:",
+                    f"  Public site and super-admin: http://{base}:{port}/  (admin: http://{base}:{port}/admin/)",
+                    f"  Demo gym dashboard:          http://demo.{base}:{port}/",
+                    f"  Demo gym API:                http://demo.{base}:{port}/api/docs/",
+                    "Logins (password for all: " + DEMO_PASSWORD + "):",
+                    f"  super-admin   {SUPERADMIN_EMAIL}",
+                    *[f"  {role.value:<13} {email}" for email, _, _, role in DEMO_USERS],
+                    "",
+                ]
+            )
+        )
