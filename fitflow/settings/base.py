@@ -297,3 +297,6 @@ HEALTH_CELERY_TIMEOUT = env.float("HEALTH_CELERY_TIMEOUT", default=1.0)
 CSRF_FAILURE_VIEW = "apps.core.views.csrf_failure"
 # Modules whose `websocket_urlpatterns` fitflow/asgi.py serves (added by the check-in app).
 WEBSOCKET_ROUTING_MODULES: list[str] = []
+# In development and tests whitenoise serves straight from the finders (no collectstatic needed).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
