@@ -112,3 +112,66 @@ def make_staff(db) -> Callable[..., User]:  # noqa: ANN001
         return user
 
     return make
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL for the test database, for processes the tests start."""
+    from urllib.parse import quote
+
+    s = connection.settings_dict
+    host = s.get("HOST") or ""
+    host_part = quote(host, safe="") if host.startswith("/") else host
+    port = f":{s['PORT']}" if s.get("PORT") else ""
+    password = f":{quote(s['PASSWORD'], safe='')}" if s.get("PASSWORD") else ""
+    return f"postgres://{quote(s.get('USER') or 'postgres', safe='')}{password}@{host_part}{port}/{s['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[None]:  # noqa: ANN001
+    """A real `celery worker` process on the test database and the real Redis broker.
+
+    A subprocess rather than celery's in-thread test worker: Celery's Django fixup
+    closes the process's DB connections when a worker starts, which would cut the
+    test's own transaction.
+    """
+    import os
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    from django.conf import settings
+
+    from fitflow.celery import app
+
+    with django_db_blocker.unblock():
+        database_url = test_database_url()
+    name = f"test-{uuid.uuid4().hex[:8]}@%h"
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        REDIS_URL=settings.REDIS_URL,
+        DJANGO_SETTINGS_MODULE="fitflow.settings.test",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "fitflow", "worker", "--pool=solo", "-n", name, "-l", "warning"],
+        env=env,
+        cwd=str(settings.BASE_DIR),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        hostname = name.replace("%h", __import__("socket").gethostname())
+        while time.monotonic() < deadline:
+            if any(hostname in reply for reply in app.control.ping(timeout=0.5) or []):
+                break
+            if proc.poll() is not None:
+                raise RuntimeError("the test Celery worker exited at start")
+        else:
+            raise RuntimeError("the test Celery worker did not answer a ping within 60 s")
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

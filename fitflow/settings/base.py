@@ -16,7 +16,7 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # --- Core --------------------------------------------------------------------
-SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me")
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-key-do-not-use-in-production-0123456789")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # Gyms live on subdomains of FITFLOW_BASE_DOMAIN, so hosts are matched by suffix.
 FITFLOW_BASE_DOMAIN = env("FITFLOW_BASE_DOMAIN", default="localhost")
