@@ -29,7 +29,7 @@ GYM_B_SLUG = "gym-b"
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001, ANN201
+def django_db_setup(django_db_setup, django_db_blocker):
     """Public tenant, template schema and gyms A and B, created once per session."""
     with django_db_blocker.unblock():
         public_gym_ensure(domains=["testserver", "localhost"])
@@ -40,7 +40,7 @@ def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001, ANN201
                 gym_provision(name=name, slug=slug, timezone="Europe/London", currency="GBP", status=Gym.Status.ACTIVE)
             elif gym.status != Gym.Status.ACTIVE:
                 Gym.objects.filter(pk=gym.pk).update(status=Gym.Status.ACTIVE)
-        connection.set_schema_to_public()
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(autouse=True)
@@ -65,16 +65,16 @@ def _delete_test_keys() -> None:
 def _public_schema_after_test() -> Iterator[None]:
     """Requests leave the connection on the last gym's schema; reset it between tests."""
     yield
-    connection.set_schema_to_public()
+    connection.set_schema_to_public()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def gym_a(db) -> Gym:  # noqa: ANN001
+def gym_a(db) -> Gym:
     return Gym.objects.get(slug=GYM_A_SLUG)
 
 
 @pytest.fixture
-def gym_b(db) -> Gym:  # noqa: ANN001
+def gym_b(db) -> Gym:
     return Gym.objects.get(slug=GYM_B_SLUG)
 
 
@@ -96,13 +96,13 @@ def client_b(gym_b: Gym) -> Client:
 
 
 @pytest.fixture
-def public_client(db) -> Client:  # noqa: ANN001
+def public_client(db) -> Client:
     """A test client on the public host (`localhost`)."""
     return Client(HTTP_HOST="localhost")
 
 
 @pytest.fixture
-def make_staff(db) -> Callable[..., User]:  # noqa: ANN001
+def make_staff(db) -> Callable[..., User]:
     """`make_staff(gym, role)` -> a new user holding `role` at `gym` (and nowhere else)."""
 
     def make(gym: Gym, role: Role = Role.OWNER, **user_fields: object) -> User:
@@ -127,7 +127,7 @@ def test_database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[None]:  # noqa: ANN001
+def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[None]:
     """A real `celery worker` process on the test database and the real Redis broker.
 
     A subprocess rather than celery's in-thread test worker: Celery's Django fixup

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.db import connection
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -20,7 +19,9 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from apps.staff.access import GymRolePermission, check_gym_role
 from apps.staff.errors import GymAccessDenied
 from apps.staff.roles import Role
+from apps.tenants.selectors import current_schema_name
 
+from .models import User
 from .tokens import gym_refresh_token_for, token_gym
 
 TokenPairSerializer = inline_serializer(
@@ -53,7 +54,9 @@ class AuthLoginApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request._request, email=data.validated_data["email"].lower(), password=data.validated_data["password"])
+        user = authenticate(
+            request._request, email=data.validated_data["email"].lower(), password=data.validated_data["password"]
+        )
         if user is None:
             return _error("invalid_credentials", "Email or password is not correct.", status.HTTP_401_UNAUTHORIZED)
         try:
@@ -83,7 +86,7 @@ class AuthRefreshApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            if token_gym(RefreshToken(data.validated_data["refresh"])) != connection.schema_name:
+            if token_gym(RefreshToken(data.validated_data["refresh"])) != current_schema_name():
                 return _error("token_wrong_gym", "This token was issued for another gym.", status.HTTP_401_UNAUTHORIZED)
             serializer = TokenRefreshSerializer(data=data.validated_data)
             serializer.is_valid(raise_exception=True)
@@ -111,7 +114,7 @@ class AuthLogoutApi(APIView):
         data.is_valid(raise_exception=True)
         try:
             token = RefreshToken(data.validated_data["refresh"])
-            if token_gym(token) != connection.schema_name:
+            if token_gym(token) != current_schema_name():
                 return _error("token_wrong_gym", "This token was issued for another gym.", status.HTTP_401_UNAUTHORIZED)
             token.blacklist()
         except TokenError as exc:
@@ -136,7 +139,7 @@ class MeApi(APIView):
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request: Request) -> Response:
         gym = request.tenant  # type: ignore[attr-defined]
-        user = request.user
+        user: User = request.user  # type: ignore[assignment]  # GymRolePermission guarantees a real user
         return Response(
             self.OutputSerializer(
                 {

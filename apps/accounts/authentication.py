@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
 from rest_framework import exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
+
+from apps.tenants.selectors import current_schema_name
 
 from .tokens import token_gym
 
@@ -22,6 +23,6 @@ class GymJWTAuthentication(JWTAuthentication):
 
     def get_validated_token(self, raw_token: bytes) -> Any:
         token = super().get_validated_token(raw_token)
-        if token_gym(token) != connection.schema_name:
+        if token_gym(token) != current_schema_name():
             raise WrongGymToken()
         return token

@@ -49,10 +49,10 @@ class User(AbstractUser):
     username = None  # type: ignore[assignment]
     email = models.EmailField(_("email address"), unique=True)
 
-    USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    USERNAME_FIELD = "email"  # type: ignore[misc]
+    REQUIRED_FIELDS: list[str] = []  # type: ignore[misc]
 
-    objects = UserManager()  # type: ignore[misc]
+    objects = UserManager()  # type: ignore[misc,assignment]
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique")]

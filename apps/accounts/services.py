@@ -7,7 +7,8 @@ import secrets
 
 from django.core import signing
 from django.core.cache import cache
-from django.db import connection
+
+from apps.tenants.selectors import current_schema_name
 
 from .errors import HandoffInvalid
 from .models import User
@@ -34,7 +35,7 @@ def handoff_token_consume(*, token: str) -> User:
         data = signing.loads(token, salt=HANDOFF_SALT, max_age=HANDOFF_MAX_AGE_SECONDS)
     except signing.BadSignature as exc:  # includes SignatureExpired
         raise HandoffInvalid("This login link is not valid or has expired.") from exc
-    if data.get("g") != connection.schema_name:
+    if data.get("g") != current_schema_name():
         raise HandoffInvalid("This login link is for another gym.")
     # The nonce is burned in the gym's own cache namespace (keys carry the schema): one use only.
     if not cache.add(f"handoff:{data['n']}", 1, timeout=HANDOFF_MAX_AGE_SECONDS * 2):

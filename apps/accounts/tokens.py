@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.accounts.models import User
+from apps.tenants.selectors import current_schema_name
 
 GYM_CLAIM = "gym"
 
@@ -21,7 +21,7 @@ def gym_refresh_token_for(*, user: User) -> RefreshToken:
     token on any other gym host.
     """
     refresh = RefreshToken.for_user(user)
-    refresh[GYM_CLAIM] = connection.schema_name
+    refresh[GYM_CLAIM] = current_schema_name()
     return refresh
 
 

@@ -58,7 +58,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         if isinstance(detail, dict):
             details = {k: v for k, v in response.data.items() if k != "detail"}
         if isinstance(exc, exceptions.Throttled):
-            details = {"retry_after_seconds": exc.wait}
+            details = {"retry_after_seconds": exc.wait}  # type: ignore[attr-defined]
     response.data = error_body(code, message, details)
     return response
 
@@ -73,4 +73,4 @@ def is_api_request(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
-__all__ = ["api_exception_handler", "error_body", "json_error_response", "is_api_request", "status"]
+__all__ = ["api_exception_handler", "error_body", "is_api_request", "json_error_response", "status"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.static import serve
+
+from apps.tenants.selectors import current_schema_name
 
 from .api_errors import is_api_request, json_error_response
 
@@ -36,13 +38,15 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 def csrf_failure(request: HttpRequest, reason: str = "", **kwargs: Any) -> HttpResponse:
     """CSRF_FAILURE_VIEW: tells the person to reload the form rather than a bare 403."""
-    return render(request, "errors/403.html", {"reason": "Your form expired. Reload the page and try again."}, status=403)
+    return render(
+        request, "errors/403.html", {"reason": "Your form expired. Reload the page and try again."}, status=403
+    )
 
 
-def gym_media_view(request: HttpRequest, path: str) -> HttpResponse:
+def gym_media_view(request: HttpRequest, path: str) -> HttpResponseBase:
     """Serve an uploaded file from filesystem storage, only from the current
     gym's own folder (`<schema>/…`); anything else is 404 (django-tenants #249).
     Production uses S3 with signed URLs instead."""
-    if not path.startswith(f"{connection.schema_name}/") or ".." in path.split("/"):
+    if not path.startswith(f"{current_schema_name()}/") or ".." in path.split("/"):
         raise Http404("No such file.")
     return serve(request, path, document_root=str(settings.MEDIA_ROOT))

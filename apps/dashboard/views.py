@@ -43,5 +43,6 @@ def settings_view(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Settings saved.")
             return redirect("dashboard:settings")
     status = 400 if form.errors else 200
-    template = "dashboard/settings.html#form" if request.htmx and request.method == "POST" else "dashboard/settings.html"  # type: ignore[attr-defined]
+    partial = request.htmx and request.method == "POST"  # type: ignore[attr-defined]
+    template = "dashboard/settings.html#form" if partial else "dashboard/settings.html"
     return render(request, template, {"form": form}, status=status)

@@ -12,7 +12,7 @@ from django_countries import countries
 
 from .errors import GymError
 from .models import Gym
-from .services import gym_validate_locale, gym_validate_subdomain
+from .services import gym_validate_subdomain
 
 COMMON_CURRENCIES = ["USD", "EUR", "GBP", "ZAR", "AUD", "CAD", "NZD", "INR", "KES", "NGN", "BRL", "MXN"]
 
@@ -29,7 +29,7 @@ def currency_choices() -> list[tuple[str, str]]:
 
 
 class GymSignupForm(forms.Form):
-    """"Create your gym": the gym, its subdomain and its owner's login."""
+    """ "Create your gym": the gym, its subdomain and its owner's login."""
 
     name = forms.CharField(label="Gym name", max_length=120)
     slug = forms.CharField(label="Subdomain", max_length=40, help_text="Letters, digits and hyphens.")
@@ -56,11 +56,13 @@ class GymSignupForm(forms.Form):
 
     def add_gym_error(self, exc: GymError) -> None:
         """Show a service error on its field (or the whole form)."""
-        self.add_error(exc.field if exc.field in self.fields else None, forms.ValidationError(exc.message, code=exc.code))
+        self.add_error(
+            exc.field if exc.field in self.fields else None, forms.ValidationError(exc.message, code=exc.code)
+        )
 
 
 class FindGymForm(forms.Form):
-    """"Find my gym": a search over open gyms by name or subdomain."""
+    """ "Find my gym": a search over open gyms by name or subdomain."""
 
     q = forms.CharField(label="Gym name", required=False, max_length=80)
 
@@ -74,7 +76,7 @@ class GymSettingsForm(forms.Form):
     name = forms.CharField(label="Gym name", max_length=120)
     timezone = forms.ChoiceField(choices=timezone_choices)
     currency = forms.ChoiceField(choices=currency_choices)
-    country = forms.ChoiceField(choices=lambda: [("", "—")] + list(countries), required=False)
+    country = forms.ChoiceField(choices=lambda: [("", "—"), *list(countries)], required=False)
     logo = forms.ImageField(required=False, help_text="PNG or JPEG, up to 2 MB.")
     remove_logo = forms.BooleanField(required=False, label="Remove the current logo")
 
@@ -88,4 +90,4 @@ class GymSettingsForm(forms.Form):
 
     @classmethod
     def initial_for(cls, gym: Gym) -> dict[str, Any]:
-        return {"name": gym.name, "timezone": gym.timezone, "currency": gym.currency, "country": gym.country.code or ""}
+        return {"name": gym.name, "timezone": gym.timezone, "currency": gym.currency, "country": str(gym.country or "")}

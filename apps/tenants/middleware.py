@@ -6,7 +6,6 @@ import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -31,7 +30,12 @@ class GymTenantMiddleware(TenantMainMiddleware):
                 {"error": {"code": "unknown_gym", "message": f"No gym is served at {hostname}.", "details": {}}},
                 status=404,
             )
-        return render(request, "errors/unknown_gym.html", {"hostname": hostname, "base_domain": settings.FITFLOW_BASE_DOMAIN}, status=404)
+        return render(
+            request,
+            "errors/unknown_gym.html",
+            {"hostname": hostname, "base_domain": settings.FITFLOW_BASE_DOMAIN},
+            status=404,
+        )
 
     def __call__(self, request: HttpRequest) -> HttpResponse:  # type: ignore[override]
         response = self.process_request(request)
@@ -56,7 +60,7 @@ class GymTimezoneMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         gym = getattr(request, "tenant", None)
-        if gym is not None and connection.schema_name != "public":
+        if gym is not None and not gym.is_public:
             try:
                 timezone.activate(zoneinfo.ZoneInfo(gym.timezone))
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):

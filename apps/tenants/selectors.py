@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
@@ -49,3 +50,8 @@ def gym_base_url(*, gym: Gym, request: HttpRequest | None = None) -> str:
 def domain_exists(*, domain: str) -> bool:
     """True when the host name is taken by any gym."""
     return Domain.objects.filter(domain=domain).exists()
+
+
+def current_schema_name() -> str:
+    """The schema the database connection is on: a gym's, or `public`."""
+    return str(connection.schema_name)  # type: ignore[attr-defined]

@@ -122,7 +122,7 @@ def gym_create_schema(*, gym: Gym) -> None:
     """Create the gym's schema by cloning `TENANT_BASE_SCHEMA` (falls back to migrating
     when the template does not exist yet). The caller's transaction covers it."""
     gym.create_schema(check_if_exists=True, verbosity=0)
-    connection.set_schema_to_public()
+    connection.set_schema_to_public()  # type: ignore[attr-defined]
 
 
 @transaction.atomic
@@ -188,7 +188,7 @@ def gym_change_tier(*, gym: Gym, tier: str) -> Gym:
 
 
 def gym_update_settings(
-    *, gym: Gym, name: str, timezone: str, currency: str, country: str = "", logo: UploadedFile | None | bool = None
+    *, gym: Gym, name: str, timezone: str, currency: str, country: str = "", logo: UploadedFile | bool | None = None
 ) -> Gym:
     """Edit the gym's name, timezone, currency, country and logo.
 
@@ -205,8 +205,8 @@ def gym_update_settings(
     gym.country = country
     if logo is False:
         gym.logo = None  # type: ignore[assignment]
-    elif logo:
-        gym.logo.save(logo.name, logo, save=False)
+    elif isinstance(logo, UploadedFile):
+        gym.logo.save(logo.name or "logo", logo, save=False)
     gym.save(update_fields=["name", "timezone", "currency", "country", "logo"])
     return gym
 
@@ -217,7 +217,7 @@ def template_schema_migrate(*, verbosity: int = 0) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{base}"')
     call_command("migrate_schemas", schema_name=base, tenant=True, interactive=False, verbosity=verbosity)
-    connection.set_schema_to_public()
+    connection.set_schema_to_public()  # type: ignore[attr-defined]
 
 
 def public_gym_ensure(*, domains: list[str]) -> Gym:

@@ -30,10 +30,37 @@ FITFLOW_URL_SCHEME = env("FITFLOW_URL_SCHEME", default="http")
 FITFLOW_RESERVED_SUBDOMAINS = env.list(
     "FITFLOW_RESERVED_SUBDOMAINS",
     default=[
-        "www", "api", "admin", "public", "static", "media", "app", "mail", "smtp",
-        "ftp", "help", "support", "status", "docs", "blog", "billing", "login",
-        "signup", "accounts", "dashboard", "ws", "cdn", "assets", "demo-template",
-        "fitflow", "template", "test", "localhost", "pg", "postgres", "information",
+        "www",
+        "api",
+        "admin",
+        "public",
+        "static",
+        "media",
+        "app",
+        "mail",
+        "smtp",
+        "ftp",
+        "help",
+        "support",
+        "status",
+        "docs",
+        "blog",
+        "billing",
+        "login",
+        "signup",
+        "accounts",
+        "dashboard",
+        "ws",
+        "cdn",
+        "assets",
+        "demo-template",
+        "fitflow",
+        "template",
+        "test",
+        "localhost",
+        "pg",
+        "postgres",
+        "information",
     ],
 )
 
@@ -231,7 +258,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "FitFlow API",
     "DESCRIPTION": (
         "The member and staff API of one gym, served at https://<gym>.<domain>/api/v1/. "
-        "Errors are always {\"error\": {\"code\", \"message\", \"details\"}}."
+        'Errors are always {"error": {"code", "message", "details"}}.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -1,6 +1,6 @@
 """Production settings: identical to base, hardened defaults; everything else comes from the environment."""
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import env
 
 DEBUG = False

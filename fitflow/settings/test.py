@@ -1,6 +1,6 @@
 """Settings for `make test`: real PostgreSQL and Redis, fast password hashing."""
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import CACHES, env
 
 DEBUG = False

@@ -14,7 +14,7 @@ from apps.tenants.models import Gym
 pytestmark = pytest.mark.django_db
 
 
-def login(client: Client, email: str, password: str = TEST_PASSWORD):  # noqa: ANN201
+def login(client: Client, email: str, password: str = TEST_PASSWORD):
     return client.post("/api/v1/auth/login/", {"email": email, "password": password}, content_type="application/json")
 
 
@@ -22,7 +22,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
-def assert_error(response, status: int, code: str) -> dict:  # noqa: ANN001
+def assert_error(response, status: int, code: str) -> dict:
     assert response.status_code == status, response.content
     body = response.json()
     assert set(body) == {"error"}
@@ -32,7 +32,7 @@ def assert_error(response, status: int, code: str) -> dict:  # noqa: ANN001
     return body["error"]
 
 
-def test_login_me_refresh_logout_cycle(gym_a: Gym, make_staff, client_a: Client) -> None:  # noqa: ANN001
+def test_login_me_refresh_logout_cycle(gym_a: Gym, make_staff, client_a: Client) -> None:
     user = make_staff(gym_a, Role.RECEPTIONIST, email="desk@example.test")
 
     tokens = login(client_a, "DESK@example.test").json()
@@ -60,20 +60,22 @@ def test_login_me_refresh_logout_cycle(gym_a: Gym, make_staff, client_a: Client)
     assert user.pk
 
 
-def test_wrong_password_and_unknown_email_are_401(gym_a: Gym, make_staff, client_a: Client) -> None:  # noqa: ANN001
+def test_wrong_password_and_unknown_email_are_401(gym_a: Gym, make_staff, client_a: Client) -> None:
     make_staff(gym_a, Role.OWNER, email="o@example.test")
 
     assert_error(login(client_a, "o@example.test", "wrong"), 401, "invalid_credentials")
     assert_error(login(client_a, "nobody@example.test"), 401, "invalid_credentials")
 
 
-def test_login_without_a_role_at_this_gym_is_403(gym_a: Gym, make_staff, client_b: Client) -> None:  # noqa: ANN001
+def test_login_without_a_role_at_this_gym_is_403(gym_a: Gym, make_staff, client_b: Client) -> None:
     make_staff(gym_a, Role.OWNER, email="a-only@example.test")
 
     assert_error(login(client_b, "a-only@example.test"), 403, "no_gym_access")
 
 
-def test_token_of_gym_a_is_refused_on_gym_b(gym_a: Gym, gym_b: Gym, make_staff, client_a: Client, client_b: Client) -> None:  # noqa: ANN001
+def test_token_of_gym_a_is_refused_on_gym_b(
+    gym_a: Gym, gym_b: Gym, make_staff, client_a: Client, client_b: Client
+) -> None:
     both = make_staff(gym_a, Role.OWNER, email="both@example.test")
     from django_tenants.utils import tenant_context
 
@@ -92,7 +94,7 @@ def test_token_of_gym_a_is_refused_on_gym_b(gym_a: Gym, gym_b: Gym, make_staff, 
     assert client_a.get("/api/v1/me/", **bearer(tokens["access"])).status_code == 200
 
 
-def test_role_removed_after_login_means_403(gym_a: Gym, make_staff, client_a: Client) -> None:  # noqa: ANN001
+def test_role_removed_after_login_means_403(gym_a: Gym, make_staff, client_a: Client) -> None:
     from django_tenants.utils import tenant_context
 
     from apps.staff.models import StaffRole
@@ -115,16 +117,19 @@ def test_error_format_401_403_404_405_and_validation(gym_a: Gym, client_a: Clien
     assert_error(client_a.get("/api/v1/no-such-endpoint/"), 404, "not_found")
     assert_error(client_a.get("/api/v1/auth/login/"), 405, "method_not_allowed")
     invalid = assert_error(
-        client_a.post("/api/v1/auth/login/", {"email": "nope"}, content_type="application/json"), 400, "validation_error"
+        client_a.post("/api/v1/auth/login/", {"email": "nope"}, content_type="application/json"),
+        400,
+        "validation_error",
     )
     assert set(invalid["details"]) == {"email", "password"}
     malformed = client_a.post("/api/v1/auth/login/", "{not json", content_type="application/json")
     assert_error(malformed, 400, "parse_error")
 
 
-def test_403_for_a_user_with_no_role(gym_a: Gym, gym_b: Gym, make_staff, client_b: Client) -> None:  # noqa: ANN001
-    from apps.accounts.tokens import gym_refresh_token_for
+def test_403_for_a_user_with_no_role(gym_a: Gym, gym_b: Gym, make_staff, client_b: Client) -> None:
     from django_tenants.utils import tenant_context
+
+    from apps.accounts.tokens import gym_refresh_token_for
 
     outsider = UserFactory()
     with tenant_context(gym_b):  # a token minted for B, to a user without a role at B
@@ -133,7 +138,9 @@ def test_403_for_a_user_with_no_role(gym_a: Gym, gym_b: Gym, make_staff, client_
     assert_error(client_b.get("/api/v1/me/", **bearer(access)), 403, "no_gym_access")
 
 
-def test_login_is_throttled_with_429_and_retry_after(gym_a: Gym, client_a: Client, client_b: Client, monkeypatch) -> None:  # noqa: ANN001
+def test_login_is_throttled_with_429_and_retry_after(
+    gym_a: Gym, client_a: Client, client_b: Client, monkeypatch
+) -> None:
     monkeypatch.setitem(api_settings.DEFAULT_THROTTLE_RATES, "auth", "3/min")
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", api_settings.DEFAULT_THROTTLE_RATES)
 

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("host", ["localhost", "gym-a.localhost"])
-def test_health_ok_on_any_host_when_everything_answers(celery_worker_process, host: str, settings) -> None:  # noqa: ANN001
+def test_health_ok_on_any_host_when_everything_answers(celery_worker_process, host: str, settings) -> None:
     settings.HEALTH_CELERY_TIMEOUT = 3.0
     response = Client(HTTP_HOST=host).get("/health/")
 
@@ -24,7 +24,7 @@ def test_health_ok_on_any_host_when_everything_answers(celery_worker_process, ho
     }
 
 
-def test_health_is_503_naming_redis_when_redis_is_unreachable(settings) -> None:  # noqa: ANN001
+def test_health_is_503_naming_redis_when_redis_is_unreachable(settings) -> None:
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
     response = Client(HTTP_HOST="gym-a.localhost").get("/health/")
@@ -37,7 +37,7 @@ def test_health_is_503_naming_redis_when_redis_is_unreachable(settings) -> None:
     assert body["checks"]["redis"] != "ok"
 
 
-def test_health_is_503_naming_celery_when_no_worker_answers(settings, monkeypatch) -> None:  # noqa: ANN001
+def test_health_is_503_naming_celery_when_no_worker_answers(settings, monkeypatch) -> None:
     # A broker (a Redis database of its own) where no worker listens.
     lonely = Celery("lonely", broker=urlsplit(settings.REDIS_URL)._replace(path="/14").geturl())
     monkeypatch.setattr("apps.core.health._celery_app", lambda: lonely)

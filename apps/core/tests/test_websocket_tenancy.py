@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _keep_test_connection(monkeypatch) -> None:  # noqa: ANN001
+def _keep_test_connection(monkeypatch) -> None:
     """channels closes "old" connections around each DB call; inside a test's
     transaction that would close the test's own connection."""
     monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
@@ -39,7 +39,7 @@ class EchoGymConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"gym": gym.slug, "group": gym_group_name(gym, "occupancy"), **seen})
 
 
-def app():  # noqa: ANN201
+def app():
     return GymWebsocketMiddleware(EchoGymConsumer.as_asgi())
 
 
@@ -55,7 +55,7 @@ def connect(host: str) -> tuple[bool, dict | None]:
     return async_to_sync(_connect)(host)
 
 
-def test_gym_is_resolved_from_host_and_orm_runs_in_its_schema(gym_a: Gym, gym_b: Gym, make_staff) -> None:  # noqa: ANN001
+def test_gym_is_resolved_from_host_and_orm_runs_in_its_schema(gym_a: Gym, gym_b: Gym, make_staff) -> None:
     from apps.staff.roles import Role
 
     make_staff(gym_b, Role.OWNER)

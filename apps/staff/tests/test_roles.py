@@ -29,7 +29,9 @@ def test_anonymous_dashboard_visit_is_sent_to_login(client_a: Client) -> None:
     assert response["Location"] == "/accounts/login/?next=/settings/"
 
 
-def test_user_of_gym_a_is_refused_on_gym_b_pages_and_admin(gym_a: Gym, make_staff, client_a: Client, client_b: Client) -> None:  # noqa: ANN001
+def test_user_of_gym_a_is_refused_on_gym_b_pages_and_admin(
+    gym_a: Gym, make_staff, client_a: Client, client_b: Client
+) -> None:
     owner_a = make_staff(gym_a, Role.OWNER)
     client_a.force_login(owner_a)
     client_b.force_login(owner_a)  # a global identity can log in anywhere...
@@ -44,7 +46,7 @@ def test_user_of_gym_a_is_refused_on_gym_b_pages_and_admin(gym_a: Gym, make_staf
     assert client_b.get("/admin/staff/staffrole/").status_code == 302
 
 
-def test_gym_admin_is_for_owner_and_manager_only(gym_a: Gym, make_staff, client_a: Client) -> None:  # noqa: ANN001
+def test_gym_admin_is_for_owner_and_manager_only(gym_a: Gym, make_staff, client_a: Client) -> None:
     for role, allowed in [(Role.OWNER, True), (Role.MANAGER, True), (Role.TRAINER, False), (Role.RECEPTIONIST, False)]:
         client = Client(HTTP_HOST="gym-a.localhost")
         client.force_login(make_staff(gym_a, role))
@@ -52,7 +54,7 @@ def test_gym_admin_is_for_owner_and_manager_only(gym_a: Gym, make_staff, client_
         assert (response.status_code == 200) is allowed, role
 
 
-def test_gym_admin_lists_only_this_gyms_staff(gym_a: Gym, gym_b: Gym, make_staff) -> None:  # noqa: ANN001
+def test_gym_admin_lists_only_this_gyms_staff(gym_a: Gym, gym_b: Gym, make_staff) -> None:
     owner_a = make_staff(gym_a, Role.OWNER, email="owner-a@example.test")
     make_staff(gym_b, Role.OWNER, email="owner-b@example.test")
     client = Client(HTTP_HOST="gym-a.localhost")
@@ -64,7 +66,7 @@ def test_gym_admin_lists_only_this_gyms_staff(gym_a: Gym, gym_b: Gym, make_staff
     assert b"owner-b@example.test" not in page.content
 
 
-def test_check_gym_role_codes(gym_a: Gym, gym_b: Gym, make_staff) -> None:  # noqa: ANN001
+def test_check_gym_role_codes(gym_a: Gym, gym_b: Gym, make_staff) -> None:
     desk = make_staff(gym_a, Role.RECEPTIONIST)
     with tenant_context(gym_a):
         assert check_gym_role(user=desk, minimum=Role.RECEPTIONIST) is Role.RECEPTIONIST
@@ -76,7 +78,7 @@ def test_check_gym_role_codes(gym_a: Gym, gym_b: Gym, make_staff) -> None:  # no
     assert elsewhere.value.code == "no_gym_access"
 
 
-def test_inactive_role_counts_as_none(gym_a: Gym, make_staff, client_a: Client) -> None:  # noqa: ANN001
+def test_inactive_role_counts_as_none(gym_a: Gym, make_staff, client_a: Client) -> None:
     from apps.staff.models import StaffRole
 
     manager = make_staff(gym_a, Role.MANAGER)

@@ -41,7 +41,10 @@ def test_signup_creates_gym_schema_domain_owner_and_logs_in_on_gym_host(public_c
 
     gym = Gym.objects.get(slug="harbour-yoga")
     assert (gym.name, gym.timezone, gym.currency, gym.schema_name) == (
-        "Harbour Yoga", "Africa/Johannesburg", "ZAR", "gym_harbour_yoga"
+        "Harbour Yoga",
+        "Africa/Johannesburg",
+        "ZAR",
+        "gym_harbour_yoga",
     )
     assert schema_exists("gym_harbour_yoga")
     assert Domain.objects.get(tenant=gym).domain == "harbour-yoga.localhost"
@@ -123,7 +126,7 @@ def test_other_bad_inputs_get_field_errors(public_client: Client, field: str, va
     assert not Gym.objects.filter(slug="harbour-yoga").exists()
 
 
-def test_existing_account_must_give_its_password(public_client: Client, make_staff) -> None:  # noqa: ANN001
+def test_existing_account_must_give_its_password(public_client: Client, make_staff) -> None:
     existing = make_staff(Gym.objects.get(slug="gym-b"), Role.OWNER, email="taken@example.test")
 
     wrong = public_client.post("/signup/", signup_data(owner_email="taken@example.test"))
@@ -141,9 +144,11 @@ def test_existing_account_must_give_its_password(public_client: Client, make_sta
 
 
 def test_failed_signup_leaves_no_schema_gym_domain_or_user(public_client: Client) -> None:
-    with mock.patch("apps.tenants.services.staff_role_assign", side_effect=RuntimeError("boom")):
-        with pytest.raises(RuntimeError):
-            public_client.post("/signup/", signup_data(slug="half-made", owner_email="half@made.test"))
+    with (
+        mock.patch("apps.tenants.services.staff_role_assign", side_effect=RuntimeError("boom")),
+        pytest.raises(RuntimeError),
+    ):
+        public_client.post("/signup/", signup_data(slug="half-made", owner_email="half@made.test"))
 
     connection.set_schema_to_public()
     assert not schema_exists("gym_half_made")

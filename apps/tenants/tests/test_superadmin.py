@@ -32,7 +32,7 @@ def test_gym_list_search_and_filter(superadmin_client: Client, gym_a: Gym, gym_b
     assert b"Gym B" in filtered.content and b"Gym A" not in filtered.content
 
 
-def test_suspend_reactivate_and_change_tier_actions(superadmin_client: Client, gym_a: Gym, make_staff) -> None:  # noqa: ANN001
+def test_suspend_reactivate_and_change_tier_actions(superadmin_client: Client, gym_a: Gym, make_staff) -> None:
     owner = make_staff(gym_a, Role.OWNER)
     member_side = Client(HTTP_HOST="gym-a.localhost")
     member_side.force_login(owner)
@@ -49,7 +49,7 @@ def test_suspend_reactivate_and_change_tier_actions(superadmin_client: Client, g
     assert member_side.get("/").status_code == 200
 
 
-def test_gym_staff_cannot_use_the_platform_admin(public_client: Client, gym_a: Gym, make_staff) -> None:  # noqa: ANN001
+def test_gym_staff_cannot_use_the_platform_admin(public_client: Client, gym_a: Gym, make_staff) -> None:
     public_client.force_login(make_staff(gym_a, Role.OWNER))
 
     response = public_client.get("/admin/tenants/gym/")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django_tenants.utils import schema_context, tenant_context
+from PIL import Image
 
 from apps.staff.roles import Role
 from apps.tenants.models import Gym, gym_logo_upload_to
@@ -17,13 +17,14 @@ from apps.tenants.services import gym_reactivate, gym_suspend
 
 pytestmark = pytest.mark.django_db
 
+
 def png_bytes() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (4, 4), (15, 118, 110)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
-def test_unknown_host_gets_a_friendly_404_page_and_json_under_api(db) -> None:  # noqa: ANN001
+def test_unknown_host_gets_a_friendly_404_page_and_json_under_api(db) -> None:
     client = Client(HTTP_HOST="no-such-gym.localhost")
 
     page = client.get("/")
@@ -36,7 +37,7 @@ def test_unknown_host_gets_a_friendly_404_page_and_json_under_api(db) -> None:  
     assert api.json()["error"]["code"] == "unknown_gym"
 
 
-def test_suspended_gym_shows_a_page_and_its_api_answers_403_gym_suspended(gym_a: Gym, make_staff) -> None:  # noqa: ANN001
+def test_suspended_gym_shows_a_page_and_its_api_answers_403_gym_suspended(gym_a: Gym, make_staff) -> None:
     owner = make_staff(gym_a, Role.OWNER)
     gym_suspend(gym=gym_a, reason="unpaid")
     client = Client(HTTP_HOST="gym-a.localhost")
@@ -78,7 +79,7 @@ def test_logo_upload_path_starts_with_the_schema(gym_a: Gym) -> None:
 
 
 def test_settings_page_stores_logo_under_schema_and_other_gym_cannot_fetch_it(
-    gym_a: Gym, make_staff, settings, tmp_path  # noqa: ANN001
+    gym_a: Gym, make_staff, settings, tmp_path
 ) -> None:
     settings.MEDIA_ROOT = tmp_path
     owner = make_staff(gym_a, Role.OWNER)
@@ -109,7 +110,7 @@ def test_settings_page_stores_logo_under_schema_and_other_gym_cannot_fetch_it(
     assert traversal.status_code == 404
 
 
-def test_settings_page_rerenders_with_field_errors_and_changes_nothing(gym_a: Gym, make_staff) -> None:  # noqa: ANN001
+def test_settings_page_rerenders_with_field_errors_and_changes_nothing(gym_a: Gym, make_staff) -> None:
     owner = make_staff(gym_a, Role.OWNER)
     client = Client(HTTP_HOST="gym-a.localhost")
     client.force_login(owner)
@@ -123,7 +124,7 @@ def test_settings_page_rerenders_with_field_errors_and_changes_nothing(gym_a: Gy
     assert gym_a.name == "Gym A" and gym_a.timezone == "Europe/London"
 
 
-def test_settings_page_is_for_managers_and_owners_only(gym_a: Gym, make_staff) -> None:  # noqa: ANN001
+def test_settings_page_is_for_managers_and_owners_only(gym_a: Gym, make_staff) -> None:
     desk = make_staff(gym_a, Role.RECEPTIONIST)
     client = Client(HTTP_HOST="gym-a.localhost")
     client.force_login(desk)

@@ -20,6 +20,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
+from django_tenants.postgresql_backend.base import is_valid_schema_name
 
 from apps.tenants.models import Gym
 from apps.tenants.services import template_schema_migrate
@@ -32,13 +33,14 @@ def schemas_needing_migration(schemas: list[str]) -> list[str]:
     pending = []
     with connection.cursor() as cursor:
         for schema in schemas:
-            cursor.execute(
-                "SELECT to_regclass(%s) IS NOT NULL", [f'"{schema}".django_migrations']
-            )
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f'"{schema}".django_migrations'])
             if not cursor.fetchone()[0]:
                 pending.append(schema)
                 continue
-            cursor.execute(f'SELECT app, name FROM "{schema}".django_migrations')
+            # Schema names come from Gym rows and pass django-tenants' name check first.
+            if not is_valid_schema_name(schema):
+                raise ValueError(f"invalid schema name {schema!r}")
+            cursor.execute(f'SELECT app, name FROM "{schema}".django_migrations')  # noqa: S608
             if expected - set(cursor.fetchall()):
                 pending.append(schema)
     return pending
@@ -48,7 +50,9 @@ class Command(BaseCommand):
     help = "Migrate public, the gym template schema and every gym schema (in parallel)."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--executor", default="multiprocessing", choices=["standard", "multiprocessing", "subprocess"])
+        parser.add_argument(
+            "--executor", default="multiprocessing", choices=["standard", "multiprocessing", "subprocess"]
+        )
         parser.add_argument("--all", action="store_true", help="Run migrate on every gym, even up-to-date ones.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -56,11 +60,15 @@ class Command(BaseCommand):
         started = time.monotonic()
         call_command("migrate_schemas", shared=True, interactive=False, verbosity=verbosity)
         template_schema_migrate(verbosity=verbosity)
-        schemas = list(Gym.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).values_list("schema_name", flat=True))
+        schemas = list(
+            Gym.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).values_list("schema_name", flat=True)
+        )
         pending = schemas if options["all"] else schemas_needing_migration(schemas)
         if pending and len(pending) == len(schemas):
             # A new migration: every gym needs it, so run them all in parallel.
-            call_command("migrate_schemas", tenant=True, interactive=False, verbosity=verbosity, executor=options["executor"])
+            call_command(
+                "migrate_schemas", tenant=True, interactive=False, verbosity=verbosity, executor=options["executor"]
+            )
         else:
             # A few gyms behind (e.g. an interrupted deploy): bring just those up to date.
             for schema in pending:
@@ -68,4 +76,3 @@ class Command(BaseCommand):
         self.stdout.write(
             f"migrate_gyms: {len(schemas)} gyms, {len(pending)} migrated, {time.monotonic() - started:.1f}s"
         )
-
