@@ -29,9 +29,11 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django_tenants.utils import schema_exists, tenant_context
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, Response, expect, sync_playwright
 
 from apps.accounts.models import User
-from apps.conftest import test_database_url
+from apps.conftest import test_database_url as database_url_for_subprocess
 from apps.staff.models import StaffRole
 from apps.staff.roles import Role
 from apps.tenants.models import Domain, Gym
@@ -101,12 +103,12 @@ def _answers(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def uvicorn_server(django_db_setup, django_db_blocker) -> Iterator[LiveServer]:  # noqa: ANN001
+def uvicorn_server(django_db_setup, django_db_blocker) -> Iterator[LiveServer]:
     """`uvicorn fitflow.asgi:application` in a subprocess, on the test database and Redis."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
     with django_db_blocker.unblock():
-        database_url = test_database_url()
+        database_url = database_url_for_subprocess()
     port = _free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="fitflow-uvicorn-"))
     log_path = log_dir / "server.log"
@@ -164,22 +166,22 @@ class NewGym:
 def _remove_gym_and_owner(new_gym: NewGym) -> None:
     """Delete the owner (inside the gym's schema, where their staff role lives), then
     the gym with its schema and domain (from the public schema)."""
-    connection.set_schema_to_public()
+    connection.set_schema_to_public()  # type: ignore[attr-defined]
     gym = Gym.objects.filter(slug=new_gym.slug).first()
     if gym is not None:
         with tenant_context(gym):
             # The user's cascade reaches StaffRole, a table only the gym's schema has.
             User.objects.filter(email__iexact=new_gym.email).delete()
-        connection.set_schema_to_public()
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
         Domain.objects.filter(tenant=gym).delete()
         gym.delete(force_drop=True)
     else:
         User.objects.filter(email__iexact=new_gym.email).delete()
-    connection.set_schema_to_public()
+    connection.set_schema_to_public()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def new_gym(uvicorn_server: LiveServer, django_db_blocker) -> Iterator[NewGym]:  # noqa: ANN001
+def new_gym(uvicorn_server: LiveServer, django_db_blocker) -> Iterator[NewGym]:
     """A fresh subdomain and owner email; the gym, its schema, domain and owner are removed afterwards."""
     gym = NewGym()
     try:
@@ -192,9 +194,7 @@ def new_gym(uvicorn_server: LiveServer, django_db_blocker) -> Iterator[NewGym]: 
             assert not User.objects.filter(email__iexact=gym.email).exists()
 
 
-def _assert_dashboard(page, server: LiveServer, gym: NewGym, *, where: str) -> None:  # noqa: ANN001
-    from playwright.sync_api import expect
-
+def _assert_dashboard(page: Page, server: LiveServer, gym: NewGym, *, where: str) -> None:
     page.wait_for_url(f"{server.gym_url(gym.slug)}/", timeout=NAVIGATION_TIMEOUT_MS)
     assert page.url == f"{server.gym_url(gym.slug)}/", f"{where}: expected the dashboard, got {page.url}"
     expect(page.get_by_role("heading", level=1), f"{where}: dashboard heading").to_contain_text(
@@ -216,11 +216,8 @@ def _assert_dashboard(page, server: LiveServer, gym: NewGym, *, where: str) -> N
 
 
 def test_signup_dashboard_logout_and_login_again_in_a_real_browser(
-    uvicorn_server: LiveServer, new_gym: NewGym, django_db_blocker  # noqa: ANN001
+    uvicorn_server: LiveServer, new_gym: NewGym, django_db_blocker
 ) -> None:
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import expect, sync_playwright
-
     server, gym = uvicorn_server, new_gym
     bad_responses: list[str] = []
 
@@ -232,12 +229,12 @@ def test_signup_dashboard_logout_and_login_again_in_a_real_browser(
                 context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
                 context.set_default_timeout(ASSERT_TIMEOUT_MS)
                 page = context.new_page()
-                page.on(
-                    "response",
-                    lambda r: bad_responses.append(f"{r.status} {r.request.method} {r.url}")
-                    if r.status >= 400
-                    else None,
-                )
+
+                def note_bad_response(response: Response) -> None:
+                    if response.status >= 400:
+                        bad_responses.append(f"{response.status} {response.request.method} {response.url}")
+
+                page.on("response", note_bad_response)
                 page.on("requestfailed", lambda r: bad_responses.append(f"failed {r.method} {r.url}: {r.failure}"))
 
                 # 1. The public signup page.
@@ -266,18 +263,25 @@ def test_signup_dashboard_logout_and_login_again_in_a_real_browser(
                 page.screenshot(path=str(SCREENSHOT), full_page=True)
 
                 # 3. Log out (allauth may ask to confirm on its own page).
+                gym_login_url = re.compile(re.escape(server.gym_url(gym.slug)) + r"/accounts/login/")
                 page.get_by_role("button", name="Log out").click()
-                page.wait_for_load_state()
-                if re.search(r"/accounts/logout/", page.url):
+                page.wait_for_url(re.compile(r"/accounts/(logout|login)/"))
+                if "/accounts/logout/" in page.url:
                     page.get_by_role("button", name=re.compile("sign out|log out", re.I)).click()
-                    page.wait_for_load_state()
-                page.wait_for_url(re.compile(re.escape(server.gym_url(gym.slug)) + r"/accounts/login/"))
+                try:
+                    page.wait_for_url(gym_login_url)
+                except PlaywrightError as exc:
+                    raise AssertionError(
+                        f"logging out did not end on the gym's login page (at {page.url}):\n{exc}"
+                    ) from exc
                 expect(page.get_by_role("button", name="Log out")).to_have_count(0)
 
                 # Logged out for real: the dashboard sends the visitor to the login page.
                 page.goto(f"{server.gym_url(gym.slug)}/")
-                page.wait_for_url(re.compile(re.escape(server.gym_url(gym.slug)) + r"/accounts/login/\?next=/"))
-                assert "/accounts/login/" in page.url, f"logged-out visit to / should go to the login page, got {page.url}"
+                page.wait_for_url(re.compile(gym_login_url.pattern + r"\?next=/$"))
+                assert "/accounts/login/" in page.url, (
+                    f"logged-out visit to / should go to the login page, got {page.url}"
+                )
                 expect(page.locator("aside.sidebar .who")).to_have_count(0)
 
                 # 4. Log in again through allauth's form.
@@ -297,18 +301,18 @@ def test_signup_dashboard_logout_and_login_again_in_a_real_browser(
             finally:
                 browser.close()
     except Exception:
-        print(f"--- uvicorn log tail ---\n{server.log_tail()}")  # noqa: T201
+        print(f"--- uvicorn log tail ---\n{server.log_tail()}")
         raise
 
     assert not bad_responses, f"the browser saw failed requests: {bad_responses}"
 
     # The rows the browser created are real, committed and in the right places.
     with django_db_blocker.unblock():
-        connection.set_schema_to_public()
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
         created = Gym.objects.get(slug=gym.slug)
         assert (created.name, created.timezone, created.currency) == (gym.name, "Africa/Johannesburg", "ZAR")
         assert Domain.objects.get(tenant=created, is_primary=True).domain == f"{gym.slug}.localhost"
         owner = User.objects.get(email__iexact=gym.email)
         with tenant_context(created):
             assert StaffRole.objects.get(user=owner).role == Role.OWNER
-        connection.set_schema_to_public()
+        connection.set_schema_to_public()  # type: ignore[attr-defined]

@@ -176,3 +176,19 @@ def test_gym_discovery_api_returns_open_gyms_with_api_urls(public_client: Client
     results = response.json()["results"]
     assert [r["slug"] for r in results] == ["gym-a"]
     assert results[0]["api_base_url"] == "http://gym-a.localhost/api/v1/"
+
+
+def test_gym_discovery_api_query_count_does_not_grow_with_gyms(public_client: Client, django_assert_max_num_queries) -> None:  # noqa: ANN001
+    from apps.tenants.models import Domain
+
+    public = Gym.objects.get(schema_name="public")
+    for i in range(15):  # rows only: discovery never touches gym schemas
+        gym = Gym.objects.create(name=f"Listed {i}", slug=f"listed-{i}", schema_name=f"gym_listed_{i}", status="active")
+        Domain.objects.create(domain=f"listed-{i}.localhost", tenant=gym, is_primary=True)
+    assert public.pk
+
+    # tenant lookup, gyms, their domains (each preceded by django-tenants' SET search_path)
+    with django_assert_max_num_queries(6):
+        response = public_client.get("/api/v1/gyms/", {"q": "Listed"})
+
+    assert len(response.json()["results"]) == 15
