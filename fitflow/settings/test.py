@@ -6,8 +6,9 @@ from .base import CACHES, env
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-# Keep test keys apart from a `make run` on the same Redis.
-CACHES["default"]["KEY_PREFIX"] = env("CACHE_KEY_PREFIX", default="fitflow-test")
+# Keep test keys apart from a `make run` and from other test runs on the same Redis:
+# each test process has its own prefix, and clears only its own keys between tests.
+CACHES["default"]["KEY_PREFIX"] = env("CACHE_KEY_PREFIX", default=f"fitflow-test-{os.getpid()}")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
