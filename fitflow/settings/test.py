@@ -1,5 +1,7 @@
 """Settings for `make test`: real PostgreSQL and Redis, fast password hashing."""
 
+import os
+
 from .base import *
 from .base import CACHES, env
 
