@@ -117,6 +117,9 @@ def uvicorn_server(django_db_setup, django_db_blocker) -> Iterator[LiveServer]:
         DJANGO_SETTINGS_MODULE="fitflow.settings.test",
         DATABASE_URL=database_url,
         REDIS_URL=settings.REDIS_URL,
+        # The test process's cache namespace, so the autouse cache cleanup also clears
+        # the server's keys (handoff nonces, allauth's login rate-limit counters).
+        CACHE_KEY_PREFIX=settings.CACHES["default"]["KEY_PREFIX"],
         PYTHONUNBUFFERED="1",
     )
     with log_path.open("wb") as log:
