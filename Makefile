@@ -1,0 +1,59 @@
+# FitFlow developer commands. Everything runs through fitflow/devstack.py, which uses
+# DATABASE_URL / REDIS_URL when set and otherwise embedded PostgreSQL and Redis in .data/.
+#
+#   make run                      migrate, seed the demo gym, web + worker + beat on :8000 (PORT=...)
+#   make test PYTEST_ARGS="-k x"  the test suite
+#   make test-e2e                 only the end-to-end scenarios (pytest -m e2e)
+#   make lint                     ruff check, ruff format --check, mypy (.ruff.toml, .mypy.ini)
+#   make bench                    bench/provision.py (BENCH_ARGS="--quick")
+#   make clean                    stop embedded servers and delete .data/
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+DEVSTACK := $(PY) -m fitflow.devstack
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+.PHONY: venv run test test-e2e lint bench clean chromium
+
+venv: $(STAMP)
+
+# Re-installs only when a requirements file changed since the last install.
+$(STAMP): requirements/base.txt requirements/local.txt requirements/production.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements/local.txt -r requirements/production.txt
+	touch $@
+
+run: venv
+	$(DEVSTACK) run
+
+test: venv chromium
+	$(DEVSTACK) test -- $(PYTEST_ARGS)
+
+test-e2e: venv chromium
+	$(DEVSTACK) test -- -m e2e $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check apps fitflow
+	$(VENV)/bin/ruff format --check apps fitflow
+	$(VENV)/bin/mypy apps fitflow
+
+bench: venv
+	$(DEVSTACK) exec -- $(PY) bench/provision.py $(BENCH_ARGS)
+
+clean:
+	if [ -x $(PY) ]; then $(DEVSTACK) stop; fi
+	rm -rf .data
+
+# Browser tests drive Debian's Chromium (/usr/bin/chromium), never a Playwright download.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian chromium for the browser tests"; \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+		else \
+			echo "warning: chromium not found; browser tests need it (sudo apt-get install -y chromium)"; \
+		fi; \
+	fi

