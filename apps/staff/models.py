@@ -16,7 +16,10 @@ class StaffRole(models.Model):
 
     STAFF_CHOICES = [(r.value, r.label) for r in Role if r is not Role.MEMBER]
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # DO_NOTHING: this table exists only in gym schemas, so Django's delete collector,
+    # run from the public schema, must not look for it. The database constraint still
+    # refuses to delete a user who holds a role here.
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, related_name="+")
     role = models.CharField(max_length=16, choices=STAFF_CHOICES)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

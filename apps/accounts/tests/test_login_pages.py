@@ -12,7 +12,7 @@ from apps.tenants.models import Gym
 pytestmark = pytest.mark.django_db
 
 
-def test_staff_login_opens_the_dashboard(gym_a: Gym, make_staff, client_a: Client) -> None:  # noqa: ANN001
+def test_staff_login_opens_the_dashboard(gym_a: Gym, make_staff, client_a: Client) -> None:
     make_staff(gym_a, Role.MANAGER, email="m@example.test")
 
     response = client_a.post("/accounts/login/", {"login": "M@example.test", "password": TEST_PASSWORD}, follow=True)
@@ -22,7 +22,7 @@ def test_staff_login_opens_the_dashboard(gym_a: Gym, make_staff, client_a: Clien
     assert b"m@example.test" in response.content
 
 
-def test_wrong_password_rerenders_with_an_error(gym_a: Gym, make_staff, client_a: Client) -> None:  # noqa: ANN001
+def test_wrong_password_rerenders_with_an_error(gym_a: Gym, make_staff, client_a: Client) -> None:
     make_staff(gym_a, Role.MANAGER, email="m@example.test")
 
     response = client_a.post("/accounts/login/", {"login": "m@example.test", "password": "nope"})
@@ -32,7 +32,7 @@ def test_wrong_password_rerenders_with_an_error(gym_a: Gym, make_staff, client_a
     assert b'value="m@example.test"' in response.content  # what was typed is kept
 
 
-def test_failed_logins_are_rate_limited_even_for_the_right_password_after(gym_a: Gym, make_staff, client_a: Client) -> None:  # noqa: ANN001
+def test_failed_logins_are_rate_limited_even_for_the_right_password_after(gym_a: Gym, make_staff, client_a: Client) -> None:
     make_staff(gym_a, Role.MANAGER, email="m@example.test")
 
     for _ in range(5):
@@ -43,7 +43,7 @@ def test_failed_logins_are_rate_limited_even_for_the_right_password_after(gym_a:
     assert "_auth_user_id" not in client_a.session
 
 
-def test_session_on_gym_a_is_not_a_session_on_gym_b(gym_a: Gym, make_staff, client_a: Client) -> None:  # noqa: ANN001
+def test_session_on_gym_a_is_not_a_session_on_gym_b(gym_a: Gym, make_staff, client_a: Client) -> None:
     make_staff(gym_a, Role.OWNER, email="o@example.test")
     client_a.post("/accounts/login/", {"login": "o@example.test", "password": TEST_PASSWORD})
     session_cookie = client_a.cookies["sessionid"]

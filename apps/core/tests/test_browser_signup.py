@@ -167,19 +167,14 @@ class NewGym:
 
 
 def _remove_gym_and_owner(new_gym: NewGym) -> None:
-    """Delete the owner (inside the gym's schema, where their staff role lives), then
-    the gym with its schema and domain (from the public schema)."""
+    """Drop the gym with its schema (and the owner's staff role in it) and domain,
+    then delete the owner, who then holds no role anywhere."""
     connection.set_schema_to_public()  # type: ignore[attr-defined]
     gym = Gym.objects.filter(slug=new_gym.slug).first()
     if gym is not None:
-        with tenant_context(gym):
-            # The user's cascade reaches StaffRole, a table only the gym's schema has.
-            User.objects.filter(email__iexact=new_gym.email).delete()
-        connection.set_schema_to_public()  # type: ignore[attr-defined]
         Domain.objects.filter(tenant=gym).delete()
         gym.delete(force_drop=True)
-    else:
-        User.objects.filter(email__iexact=new_gym.email).delete()
+    User.objects.filter(email__iexact=new_gym.email).delete()
     connection.set_schema_to_public()  # type: ignore[attr-defined]
 
 

@@ -65,3 +65,19 @@ def test_platform_admin_is_not_served_on_gym_hosts(superadmin_client: Client, cl
     # Gym hosts serve the gym admin, which knows no Gym model and refuses a user without a gym role.
     assert client_a.get("/admin/tenants/gym/").status_code in (302, 404)
     assert client_a.get("/").status_code == 403
+
+
+def test_users_are_deactivated_not_deleted_from_the_platform_admin(superadmin_client: Client, gym_a: Gym, make_staff) -> None:
+    staff = make_staff(gym_a, Role.MANAGER)
+
+    assert superadmin_client.get(f"/admin/accounts/user/{staff.pk}/delete/").status_code == 403
+    assert superadmin_client.get(f"/admin/accounts/user/{staff.pk}/change/").status_code == 200
+
+
+def test_a_user_without_gym_roles_can_be_deleted_from_public(db) -> None:
+    from apps.accounts.tests.factories import UserFactory
+
+    loner = UserFactory()
+    loner.delete()  # the collector must not look for gym-only tables from public
+
+    assert not User.objects.filter(pk=loner.pk).exists()
