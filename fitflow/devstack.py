@@ -389,6 +389,12 @@ def cmd_run(port: int) -> int:
     """Migrate, seed, then web + worker + beat until Ctrl-C."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "fitflow.settings.local"
     os.environ["PORT"] = str(port)
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no conflict
+        try:
+            sock.bind(("0.0.0.0", port))  # noqa: S104 - uvicorn will listen there
+        except OSError:
+            raise SystemExit(f"[devstack] port {port} is in use; run on another one: PORT=8001 make run") from None
     with servers():
         database_ensure(os.environ["DATABASE_URL"])
         manage("migrate_gyms")
