@@ -8,6 +8,7 @@ never create schemas through factories; per-test rows roll back with `db`.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -114,16 +115,32 @@ def make_staff(db) -> Callable[..., User]:
     return make
 
 
-def test_database_url() -> str:
-    """A DATABASE_URL for the test database, for processes the tests start."""
+def subprocess_database_url() -> str:
+    """A DATABASE_URL for the test database, for processes the tests start.
+
+    A unix-socket host (the embedded server) goes in `?host=`, the form both
+    libpq and django-environ read.
+    """
     from urllib.parse import quote
 
     s = connection.settings_dict
-    host = s.get("HOST") or ""
-    host_part = quote(host, safe="") if host.startswith("/") else host
-    port = f":{s['PORT']}" if s.get("PORT") else ""
+    user = quote(s.get("USER") or "postgres", safe="")
     password = f":{quote(s['PASSWORD'], safe='')}" if s.get("PASSWORD") else ""
-    return f"postgres://{quote(s.get('USER') or 'postgres', safe='')}{password}@{host_part}{port}/{s['NAME']}"
+    host = s.get("HOST") or ""
+    port = f":{s['PORT']}" if s.get("PORT") else ""
+    if host.startswith("/"):
+        return f"postgres://{user}{password}@{port}/{s['NAME']}?host={quote(host, safe='')}"
+    return f"postgres://{user}{password}@{host}{port}/{s['NAME']}"
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """Terminate a server the tests started; kill it if it does not stop in `timeout` s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
 
 
 @pytest.fixture(scope="session")
@@ -135,7 +152,6 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[None]:
     test's own transaction.
     """
     import os
-    import subprocess
     import sys
     import time
     import uuid
@@ -145,7 +161,7 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[None]:
     from fitflow.celery import app
 
     with django_db_blocker.unblock():
-        database_url = test_database_url()
+        database_url = subprocess_database_url()
     name = f"test-{uuid.uuid4().hex[:8]}@%h"
     env = dict(
         os.environ,
@@ -170,8 +186,4 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[None]:
             raise RuntimeError("the test Celery worker did not answer a ping within 60 s")
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=20)

@@ -32,7 +32,9 @@ def test_wrong_password_rerenders_with_an_error(gym_a: Gym, make_staff, client_a
     assert b'value="m@example.test"' in response.content  # what was typed is kept
 
 
-def test_failed_logins_are_rate_limited_even_for_the_right_password_after(gym_a: Gym, make_staff, client_a: Client) -> None:
+def test_failed_logins_are_rate_limited_even_for_the_right_password_after(
+    gym_a: Gym, make_staff, client_a: Client
+) -> None:
     make_staff(gym_a, Role.MANAGER, email="m@example.test")
 
     for _ in range(5):

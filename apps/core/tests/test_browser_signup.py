@@ -33,7 +33,8 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Response, expect, sync_playwright
 
 from apps.accounts.models import User
-from apps.conftest import test_database_url as database_url_for_subprocess
+from apps.conftest import stop_process
+from apps.conftest import subprocess_database_url as database_url_for_subprocess
 from apps.staff.models import StaffRole
 from apps.staff.roles import Role
 from apps.tenants.models import Domain, Gym
@@ -143,12 +144,7 @@ def uvicorn_server(django_db_setup, django_db_blocker) -> Iterator[LiveServer]:
             time.sleep(0.25)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop_process(proc)
         shutil.rmtree(log_dir, ignore_errors=True)
 
 

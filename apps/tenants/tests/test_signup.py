@@ -178,7 +178,9 @@ def test_gym_discovery_api_returns_open_gyms_with_api_urls(public_client: Client
     assert results[0]["api_base_url"] == "http://gym-a.localhost/api/v1/"
 
 
-def test_gym_discovery_api_query_count_does_not_grow_with_gyms(public_client: Client, django_assert_max_num_queries) -> None:
+def test_gym_discovery_api_query_count_does_not_grow_with_gyms(
+    public_client: Client, django_assert_max_num_queries
+) -> None:
     from apps.tenants.models import Domain
 
     public = Gym.objects.get(schema_name="public")

@@ -67,7 +67,9 @@ def test_platform_admin_is_not_served_on_gym_hosts(superadmin_client: Client, cl
     assert client_a.get("/").status_code == 403
 
 
-def test_users_are_deactivated_not_deleted_from_the_platform_admin(superadmin_client: Client, gym_a: Gym, make_staff) -> None:
+def test_users_are_deactivated_not_deleted_from_the_platform_admin(
+    superadmin_client: Client, gym_a: Gym, make_staff
+) -> None:
     staff = make_staff(gym_a, Role.MANAGER)
 
     assert superadmin_client.get(f"/admin/accounts/user/{staff.pk}/delete/").status_code == 403

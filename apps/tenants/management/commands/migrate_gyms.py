@@ -1,6 +1,6 @@
 """`manage.py migrate_gyms`: the one migration command for deploys and `make run`.
 
-1. migrates the public schema;
+1. migrates the public schema and makes sure the public tenant (the base domain) exists;
 2. creates and migrates the template schema new gyms are cloned from;
 3. migrates every gym schema that has something to migrate, in parallel
    (django-tenants' multiprocessing executor).
@@ -23,7 +23,7 @@ from django.db.migrations.loader import MigrationLoader
 from django_tenants.postgresql_backend.base import is_valid_schema_name
 
 from apps.tenants.models import Gym
-from apps.tenants.services import template_schema_migrate
+from apps.tenants.services import public_gym_ensure, template_schema_migrate
 
 
 def schemas_needing_migration(schemas: list[str]) -> list[str]:
@@ -60,6 +60,8 @@ class Command(BaseCommand):
         started = time.monotonic()
         call_command("migrate_schemas", shared=True, interactive=False, verbosity=verbosity)
         template_schema_migrate(verbosity=verbosity)
+        # The public tenant routes the base domain to the public site (signup, admin).
+        public_gym_ensure(domains=[settings.FITFLOW_BASE_DOMAIN])
         schemas = list(
             Gym.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).values_list("schema_name", flat=True)
         )
