@@ -5,18 +5,17 @@ What it measures (all against its own database, see "Database" below):
 
 1. Creating one gym with `apps.tenants.services.gym_provision`, two ways:
    - clone: the normal path. `TENANT_BASE_SCHEMA` ("fitflow_template") is copied
-     by django-tenants' `clone_schema` SQL function, then django-tenants runs
-     `migrate_schemas --fake` on the copy;
-   - migrate: the same call under `override_settings(TENANT_CREATION_FAKES_MIGRATIONS=False)`,
-     i.e. `CREATE SCHEMA` + `migrate_schemas` for the new gym.
+     by `apps.tenants.cloning.template_clone` (one cached batch of DDL and rows);
+   - migrate: the same call with the copy declined, so `gym_create_schema` falls
+     back to `CREATE SCHEMA` + `migrate_schemas` for the new gym.
    Each sample is timed with `time.perf_counter` around the whole `gym_provision`
    call (validation, rows, schema, commit) and split into phases by wrapping
-   django-tenants' `CloneSchema` and the `call_command` it makes. The sample gym is
+   `template_clone` and the `call_command` that `apps.tenants.services` makes. The sample gym is
    dropped again afterwards, so every sample sees the same number of gyms. Each
    creation runs in a new database session (opened outside the timing), as a signup
    request does once CONN_MAX_AGE has expired; `--one-session` keeps one session for
-   the whole run instead, which is much slower with django-tenants 4.0.1 (each
-   clone re-creates the clone_schema function; see bench/README.md).
+   the whole run instead (django-tenants' own clone_schema slowed down to seconds
+   per gym that way, which is why apps.tenants.cloning replaced it; bench/README.md).
    Targets: clone median <= 1 s on a 2-core machine; clone >= 10x faster than migrate.
 2. The clone median again with `--gyms` (200) gyms present, created by cloning
    first. Target: no more than 20 % slower than with no gyms.
@@ -53,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import statistics
 import subprocess
@@ -172,18 +170,12 @@ class Phases:
 
 
 def phases_install() -> Phases:
-    """Time the parts of `TenantMixin.create_schema` without changing what they do."""
-    import django_tenants.models as tenant_models
-    from django_tenants.clone import CloneSchema
+    """Time the parts of `gym_create_schema` without changing what they do."""
+    import apps.tenants.services as services
 
     phases = Phases()
-    phases.wrap(CloneSchema, "_create_clone_schema_function", lambda a, k: "clone_fn_create")
-    phases.wrap(CloneSchema, "clone_schema", lambda a, k: "clone_total")
-
-    def command_phase(args: tuple, kwargs: dict) -> str:
-        return "migrate_fake" if kwargs.get("fake") else "migrate"
-
-    phases.wrap(tenant_models, "call_command", command_phase)
+    phases.wrap(services, "template_clone", lambda a, k: "copy")
+    phases.wrap(services, "call_command", lambda a, k: "migrate")
     return phases
 
 
@@ -192,11 +184,16 @@ def phases_install() -> Phases:
 
 @contextmanager
 def migrate_mode() -> Iterator[None]:
-    """Create gyms the django-tenants default way: CREATE SCHEMA + migrate_schemas."""
-    from django.test import override_settings
+    """Create gyms by migrating: `template_clone` declines, so `gym_create_schema`
+    falls back to CREATE SCHEMA + migrate_schemas (django-tenants' default path)."""
+    import apps.tenants.services as services
 
-    with override_settings(TENANT_CREATION_FAKES_MIGRATIONS=False, TENANT_BASE_SCHEMA=None):
+    copy = services.template_clone
+    services.template_clone = lambda **kwargs: False  # type: ignore[assignment]
+    try:
         yield
+    finally:
+        services.template_clone = copy
 
 
 def gym_count() -> int:
@@ -232,41 +229,12 @@ def provision_once(slug: str, phases: Phases, *, migrate: bool = False, drop: bo
         gym_provision(name=f"Bench {slug}", slug=slug)
     total = time.perf_counter() - started
     result = {"total": total, **phases.current}
-    if "clone_total" in result:
-        result["clone_sql"] = result.pop("clone_total") - result.get("clone_fn_create", 0.0)
+    if migrate:
+        result.pop("copy", None)  # the declined copy attempt is not a phase of migrating
     result["other"] = total - sum(v for k, v in result.items() if k != "total")
     if drop:
         gym_drop(slug)
     return result
-
-
-# The slowest statement inside django-tenants' clone_schema() (its "PRIVS: Functions"
-# section, bench/README.md): its plan depends on catalog statistics, so the bench
-# times it on its own at each stage to show which plan the server is using.
-FUNC_PRIVS_QUERY = """
-SELECT rp.privilege_type, r.routine_type, rp.routine_name, pg_get_function_identity_arguments(p.oid),
-       string_agg(DISTINCT rp.grantee, ',')
-FROM information_schema.routine_privileges rp, information_schema.routines r, pg_proc p, pg_namespace n
-WHERE rp.routine_schema = %(schema)s AND rp.is_grantable = 'YES'
-  AND rp.routine_schema = r.routine_schema AND rp.routine_name = r.routine_name
-  AND rp.routine_schema = n.nspname AND n.oid = p.pronamespace AND p.proname = r.routine_name
-GROUP BY rp.privilege_type, r.routine_type, rp.routine_name, pg_get_function_identity_arguments(p.oid)
-"""
-
-
-def func_privs_probe() -> float:
-    """Seconds for clone_schema's function-privileges catalog query (median of 3)."""
-    from django.conf import settings
-    from django.db import connection
-
-    times = []
-    with connection.cursor() as cursor:
-        for _ in range(3):
-            started = time.perf_counter()
-            cursor.execute(FUNC_PRIVS_QUERY, {"schema": settings.TENANT_BASE_SCHEMA})
-            cursor.fetchall()
-            times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def server_info() -> str:
@@ -287,9 +255,7 @@ def provision_table_rows(
 ) -> list[tuple[str, int, float | None, float | None]]:
     rows = [(label, len(samples), median(column(samples, "total")), p95(column(samples, "total")))]
     for key, name in [
-        ("clone_fn_create", "CREATE OR REPLACE FUNCTION clone_schema"),
-        ("clone_sql", "SELECT clone_schema(...)"),
-        ("migrate_fake", "migrate_schemas --fake"),
+        ("copy", "template copy (apps.tenants.cloning)"),
         ("migrate", "migrate_schemas"),
         ("other", "rest (validation, rows, commit)"),
     ]:
@@ -335,7 +301,6 @@ def main() -> None:
     import django
 
     django.setup()
-    logging.getLogger("psycopg").setLevel(logging.WARNING)  # clone_schema's RAISE NOTICEs
 
     from apps.tenants.models import Gym
     from apps.tenants.services import public_gym_ensure
@@ -349,7 +314,6 @@ def main() -> None:
     # 1. clone vs migrate, no (or --keep's) gyms present. One untimed warm-up each:
     # the first call imports and caches what every later call in a server reuses.
     gyms_before = gym_count()
-    probe_before = func_privs_probe()
     cold_clone = provision_once(f"{SAMPLE_PREFIX}warm-clone", phases)["total"]
     cold_migrate = provision_once(f"{SAMPLE_PREFIX}warm-migrate", phases, migrate=True)["total"]
     log(f"warm-up: first clone {cold_clone:.3f}s, first migrate {cold_migrate:.3f}s")
@@ -374,7 +338,6 @@ def main() -> None:
         if have % step == 0 or have == opts.gyms:
             log(f"  {have}/{opts.gyms} gyms, last {len(fill[-step:])} median {median(fill[-step:]):.3f}s")
     gyms_after = gym_count()
-    probe_after = func_privs_probe()
     cloneN = [provision_once(f"{SAMPLE_PREFIX}clone-n{i}", phases) for i in range(opts.samples)]
     log(f"at {gyms_after} gyms: clone median {median(column(cloneN, 'total')):.3f}s")
     # A server with autovacuum keeps the catalogs vacuumed and analysed; this one may not
@@ -425,8 +388,6 @@ def main() -> None:
         rows.append((f"clone while filling, all {len(fill)}", len(fill), median(fill), p95(fill)))
         rows.append((f"  first {k}", k, median(fill[:k]), p95(fill[:k])))
         rows.append((f"  last {k}", k, median(fill[-k:]), p95(fill[-k:])))
-    rows.append((f"clone_schema FUNC PRIVS query, {gyms_before} gyms", 3, probe_before, None))
-    rows.append((f"clone_schema FUNC PRIVS query, {gyms_after} gyms", 3, probe_after, None))
     rows.append(("Django startup (manage.py version)", len(django_start), median(django_start), None))
     rows.append((f"manage.py migrate_gyms, {gyms_after} gyms, no-op", len(migrate_gyms_runs), mg_m, None))
     rows.append((f"migrate_schemas --tenant (multiproc), {gyms_after} gyms", len(plain_runs), plain_m, None))
@@ -477,13 +438,8 @@ def main() -> None:
         "clone_at_gyms_median_s": r(cloneN_m),
         "clone_at_gyms_over_clone": r(slowdown),
         "clone_at_gyms_vacuumed_median_s": r(median(column(cloneV, "total"))),
-        "clone_phases_median_s": {
-            k: r(median(column(clone0, k))) for k in ("clone_fn_create", "clone_sql", "migrate_fake", "other")
-        },
-        "clone_at_gyms_phases_median_s": {
-            k: r(median(column(cloneN, k))) for k in ("clone_fn_create", "clone_sql", "migrate_fake", "other")
-        },
-        "func_privs_query_s": [r(probe_before), r(probe_after)],
+        "clone_phases_median_s": {k: r(median(column(clone0, k))) for k in ("copy", "other")},
+        "clone_at_gyms_phases_median_s": {k: r(median(column(cloneN, k))) for k in ("copy", "other")},
         "django_startup_s": r(median(django_start)),
         "migrate_gyms_noop_s": r(mg_m),
         "migrate_schemas_multiprocessing_s": r(plain_m),

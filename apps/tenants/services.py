@@ -1,7 +1,8 @@
 """Writes to gyms: signup, provisioning, suspension, tier and settings.
 
-Provisioning clones the migrated template schema (`settings.TENANT_BASE_SCHEMA`)
-instead of migrating each new schema; `bench/provision.py` measures both.
+Provisioning copies the migrated template schema (`settings.TENANT_BASE_SCHEMA`,
+see `apps.tenants.cloning`) instead of migrating each new schema;
+`bench/provision.py` measures both.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from apps.accounts.models import User
 from apps.staff.roles import Role
 from apps.staff.services import staff_role_assign
 
+from .cloning import forget_template_plans, quote_name, template_clone
 from .errors import GymError
 from .models import Domain, Gym
 
@@ -119,9 +121,19 @@ def gym_provision(
 
 
 def gym_create_schema(*, gym: Gym) -> None:
-    """Create the gym's schema by cloning `TENANT_BASE_SCHEMA` (falls back to migrating
-    when the template does not exist yet). The caller's transaction covers it."""
-    gym.create_schema(check_if_exists=True, verbosity=0)
+    """Create the gym's schema: a copy of the migrated template (`apps.tenants.cloning`),
+    or, when the template is missing or behind, by running the migrations.
+    The caller's transaction covers it."""
+    if not template_clone(schema_name=gym.schema_name):
+        gym_migrate_schema(gym=gym)
+    connection.set_schema_to_public()  # type: ignore[attr-defined]
+
+
+def gym_migrate_schema(*, gym: Gym) -> None:
+    """Create the gym's schema by running every migration (slow; the fallback path)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE SCHEMA {quote_name(gym.schema_name)}")
+    call_command("migrate_schemas", tenant=True, schema_name=gym.schema_name, interactive=False, verbosity=0)
     connection.set_schema_to_public()  # type: ignore[attr-defined]
 
 
@@ -218,6 +230,7 @@ def template_schema_migrate(*, verbosity: int = 0) -> None:
         cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{base}"')
     call_command("migrate_schemas", schema_name=base, tenant=True, interactive=False, verbosity=verbosity)
     connection.set_schema_to_public()  # type: ignore[attr-defined]
+    forget_template_plans()
 
 
 def public_gym_ensure(*, domains: list[str]) -> Gym:

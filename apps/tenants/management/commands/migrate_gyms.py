@@ -19,31 +19,17 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection
-from django.db.migrations.loader import MigrationLoader
-from django_tenants.postgresql_backend.base import is_valid_schema_name
 
+from apps.tenants.cloning import disk_migrations, schema_applied_migrations
 from apps.tenants.models import Gym
 from apps.tenants.services import public_gym_ensure, template_schema_migrate
 
 
 def schemas_needing_migration(schemas: list[str]) -> list[str]:
     """The schemas whose `django_migrations` lack any migration on disk (one query each)."""
-    loader = MigrationLoader(None, ignore_no_migrations=True)
-    expected = set(loader.disk_migrations)
-    pending = []
+    expected = disk_migrations()
     with connection.cursor() as cursor:
-        for schema in schemas:
-            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f'"{schema}".django_migrations'])
-            if not cursor.fetchone()[0]:
-                pending.append(schema)
-                continue
-            # Schema names come from Gym rows and pass django-tenants' name check first.
-            if not is_valid_schema_name(schema):
-                raise ValueError(f"invalid schema name {schema!r}")
-            cursor.execute(f'SELECT app, name FROM "{schema}".django_migrations')  # noqa: S608
-            if expected - set(cursor.fetchall()):
-                pending.append(schema)
-    return pending
+        return [s for s in schemas if (applied := schema_applied_migrations(cursor, s)) is None or expected - applied]
 
 
 class Command(BaseCommand):
