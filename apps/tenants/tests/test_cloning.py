@@ -50,7 +50,7 @@ def catalog(schema: str) -> dict[str, list[tuple]]:
     return found
 
 
-def test_a_new_gym_schema_matches_the_template(db) -> None:  # noqa: ANN001
+def test_a_new_gym_schema_matches_the_template(db) -> None:
     gym = gym_provision(name="Copy Check", slug="copy-check")
 
     template, copy = catalog(TEMPLATE), catalog(gym.schema_name)
@@ -61,7 +61,7 @@ def test_a_new_gym_schema_matches_the_template(db) -> None:  # noqa: ANN001
     assert not schemas_needing_migration([gym.schema_name])
 
 
-def test_copied_schema_works_foreign_keys_to_public_and_identity_ids(db) -> None:  # noqa: ANN001
+def test_copied_schema_works_foreign_keys_to_public_and_identity_ids(db) -> None:
     gym = gym_provision(name="Works", slug="works-check")
     user = UserFactory()
 
@@ -89,7 +89,7 @@ def test_template_rows_other_than_migrations_are_not_shared_state(gym_a: Gym) ->
         assert cursor.fetchone()[0] == 0
 
 
-def test_unsupported_template_objects_fall_back_to_migrating(db) -> None:  # noqa: ANN001
+def test_unsupported_template_objects_fall_back_to_migrating(db) -> None:
     cloning.forget_template_plans()
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE VIEW "{TEMPLATE}".odd_view AS SELECT 1 AS one')
@@ -103,7 +103,7 @@ def test_unsupported_template_objects_fall_back_to_migrating(db) -> None:  # noq
         cloning.forget_template_plans()
 
 
-def test_template_behind_on_migrations_is_not_copied(db) -> None:  # noqa: ANN001
+def test_template_behind_on_migrations_is_not_copied(db) -> None:
     cloning.forget_template_plans()
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM \"{TEMPLATE}\".django_migrations WHERE app = 'staff'")
