@@ -7,7 +7,7 @@ from django.http import HttpRequest
 
 
 def fitflow(request: HttpRequest) -> dict[str, Any]:
-    """`gym` (None on the public site), `gym_role` and the base domain."""
+    """`gym` (None on the public site), `gym_role`, the base domain and URL scheme."""
     gym = getattr(request, "tenant", None)
     if gym is not None and gym.schema_name == "public":
         gym = None
@@ -15,4 +15,5 @@ def fitflow(request: HttpRequest) -> dict[str, Any]:
         "gym": gym,
         "gym_role": getattr(request, "gym_role", None),
         "base_domain": settings.FITFLOW_BASE_DOMAIN,
+        "url_scheme": settings.FITFLOW_URL_SCHEME,
     }

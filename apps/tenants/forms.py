@@ -35,8 +35,8 @@ class GymSignupForm(forms.Form):
     slug = forms.CharField(label="Subdomain", max_length=40, help_text="Letters, digits and hyphens.")
     owner_email = forms.EmailField(label="Your email")
     password = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
-    timezone = forms.ChoiceField(label="Timezone", choices=timezone_choices)
-    currency = forms.ChoiceField(label="Currency", choices=currency_choices)
+    timezone = forms.ChoiceField(label="Timezone", choices=timezone_choices, initial="UTC")
+    currency = forms.ChoiceField(label="Currency", choices=currency_choices, initial="USD")
 
     def clean_slug(self) -> str:
         try:
