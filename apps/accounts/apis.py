@@ -16,6 +16,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from apps.core.api_errors import error_body
 from apps.staff.access import GymRolePermission, check_gym_role
 from apps.staff.errors import GymAccessDenied
 from apps.staff.roles import Role
@@ -30,7 +31,7 @@ TokenPairSerializer = inline_serializer(
 
 
 def _error(code: str, message: str, http_status: int, details: Any = None) -> Response:
-    return Response({"error": {"code": code, "message": message, "details": details or {}}}, status=http_status)
+    return Response(error_body(code, message, details), status=http_status)
 
 
 class AuthLoginApi(APIView):

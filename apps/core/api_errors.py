@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -71,6 +71,3 @@ def json_error_response(request: HttpRequest, status_code: int, code: str, messa
 def is_api_request(request: HttpRequest) -> bool:
     """True for paths the mobile apps call, which always answer JSON."""
     return request.path.startswith("/api/")
-
-
-__all__ = ["api_exception_handler", "error_body", "is_api_request", "json_error_response", "status"]

@@ -11,6 +11,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django_tenants.middleware.main import TenantMainMiddleware
 
+from apps.core.api_errors import error_body
+
 from .models import Gym
 
 GYM_SUSPENDED = "gym_suspended"
@@ -26,10 +28,7 @@ class GymTenantMiddleware(TenantMainMiddleware):
 
     def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse:  # type: ignore[override]
         if request.path.startswith("/api/"):
-            return JsonResponse(
-                {"error": {"code": "unknown_gym", "message": f"No gym is served at {hostname}.", "details": {}}},
-                status=404,
-            )
+            return JsonResponse(error_body("unknown_gym", f"No gym is served at {hostname}."), status=404)
         return render(
             request,
             "errors/unknown_gym.html",
@@ -44,10 +43,7 @@ class GymTenantMiddleware(TenantMainMiddleware):
         gym: Gym = request.tenant  # type: ignore[attr-defined]
         if gym.is_suspended and not request.path.startswith("/health/"):
             if request.path.startswith("/api/"):
-                return JsonResponse(
-                    {"error": {"code": GYM_SUSPENDED, "message": "This gym is suspended.", "details": {}}},
-                    status=403,
-                )
+                return JsonResponse(error_body(GYM_SUSPENDED, "This gym is suspended."), status=403)
             return render(request, "errors/gym_suspended.html", {"gym": gym}, status=403)
         return self.get_response(request)
 
