@@ -14,14 +14,18 @@ from .roles import Role
 def gym_role_for_user(*, user: User | AnonymousUser) -> Role | None:
     """The user's role at the gym whose schema is active, or None.
 
-    Staff roles come from `StaffRole`; the member role will come from the
-    member record once the members app exists. Inactive roles count as none.
-    Runs one query. Call it inside the gym's schema (request or `tenant_context`).
+    Staff roles come from `StaffRole` (inactive ones count as none); otherwise a
+    member record linked to the user (and not erased) gives the member role.
+    One or two queries. Call it inside the gym's schema (request or `tenant_context`).
     """
     if not user.is_authenticated:
         return None
     role = StaffRole.objects.filter(user_id=user.pk, is_active=True).values_list("role", flat=True).first()
-    return Role(role) if role else None
+    if role:
+        return Role(role)
+    from apps.members.selectors import member_for_user
+
+    return Role.MEMBER if member_for_user(user_id=user.pk) else None
 
 
 def staff_role_list() -> QuerySet[StaffRole]:

@@ -86,6 +86,9 @@ SHARED_APPS = [
     "django_htmx",  # request.htmx
     "template_partials",  # {% partialdef %}
     "django_countries",  # ISO 3166 country field on Gym
+    "phonenumber_field",  # E.164 phone numbers
+    "django_filters",  # API filtering
+    "django.contrib.postgres",  # ArrayField, GIN indexes, trigram search
     "django_celery_beat",  # periodic task schedule, one beat for the platform
     "channels",  # websockets (live occupancy, check-in feed)
     "health_check",  # /health/
@@ -96,6 +99,9 @@ SHARED_APPS = [
 TENANT_APPS = [
     "django.contrib.admin",  # the gym admin's change log stays inside the gym
     "apps.staff",  # per-gym staff roles: owner, manager, trainer, receptionist
+    "apps.members",  # member profiles, CSV import/export, GDPR export and erasure
+    "apps.plans",  # priced offers: recurring, one-off, class pack
+    "apps.memberships",  # a member on a plan over time: freeze, cancel, renew, change plan
     "apps.dashboard",  # the owner/staff dashboard pages (no models of its own)
 ]
 
@@ -244,6 +250,11 @@ REST_FRAMEWORK = {
         "user": env("API_THROTTLE_USER", default="600/min"),
         "auth": env("API_THROTTLE_AUTH", default="10/min"),
     },
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }

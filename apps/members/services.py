@@ -1,0 +1,95 @@
+"""Writes to member profiles. Import/export lives in `imports.py`, GDPR in `privacy.py`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from .errors import MemberError
+from .models import Member
+
+# The profile fields staff may set through forms, the API and imports.
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "date_of_birth",
+    "gender",
+    "address",
+    "emergency_contact_name",
+    "emergency_contact_phone",
+    "medical_notes",
+    "tags",
+    "source",
+    "status",
+    "joined_on",
+    "staff_notes",
+)
+
+
+def normalise_tags(tags: list[str] | None) -> list[str]:
+    """Tags trimmed, lowercased, de-duplicated, in first-seen order."""
+    seen: dict[str, None] = {}
+    for tag in tags or []:
+        tag = tag.strip().lower()
+        if tag:
+            seen.setdefault(tag[:40], None)
+    return list(seen)
+
+
+def _check_email_free(email: str, *, exclude_pk: int | None = None) -> None:
+    if email and Member.objects.filter(email__iexact=email).exclude(pk=exclude_pk).exists():
+        raise MemberError("email_taken", "Another member of this gym already uses this email.", field="email")
+
+
+@transaction.atomic
+def member_create(**fields: Any) -> Member:
+    """Create a member in the current gym from keyword profile fields (see PROFILE_FIELDS,
+    plus `photo` and `user`). Returns the saved `Member`.
+    Raises `MemberError("email_taken")` when the email (case-insensitive) is in use."""
+    unknown = set(fields) - set(PROFILE_FIELDS) - {"photo", "user", "import_fingerprint"}
+    if unknown:
+        raise TypeError(f"unknown member fields: {sorted(unknown)}")
+    fields["email"] = (fields.get("email") or "").strip().lower()
+    fields["tags"] = normalise_tags(fields.get("tags"))
+    _check_email_free(fields["email"])
+    try:
+        return Member.objects.create(**fields)
+    except IntegrityError as exc:  # a concurrent create took the email
+        raise MemberError("email_taken", "Another member of this gym already uses this email.", field="email") from exc
+
+
+@transaction.atomic
+def member_update(*, member: Member, **fields: Any) -> Member:
+    """Change profile fields of `member`. Only the given fields change.
+    Raises `MemberError("email_taken")` or `MemberError("member_erased")`."""
+    if member.status == Member.Status.ERASED:
+        raise MemberError("member_erased", "This member was erased and can no longer be edited.")
+    unknown = set(fields) - set(PROFILE_FIELDS) - {"photo", "user"}
+    if unknown:
+        raise TypeError(f"unknown member fields: {sorted(unknown)}")
+    if "email" in fields:
+        fields["email"] = (fields["email"] or "").strip().lower()
+        _check_email_free(fields["email"], exclude_pk=member.pk)
+    if "tags" in fields:
+        fields["tags"] = normalise_tags(fields["tags"])
+    for name, value in fields.items():
+        setattr(member, name, value)
+    member.save()
+    return member
+
+
+@transaction.atomic
+def member_bulk_tag(*, member_ids: list[int], tag: str) -> int:
+    """Add `tag` to every listed member of the current gym. Returns how many changed."""
+    tag = (normalise_tags([tag]) or [""])[0]
+    if not tag:
+        raise MemberError("tag_required", "Give a tag to add.", field="tag")
+    changed = 0
+    for member in Member.objects.select_for_update().filter(pk__in=member_ids).exclude(tags__contains=[tag]):
+        member.tags = [*member.tags, tag]
+        member.save(update_fields=["tags", "updated_at"])
+        changed += 1
+    return changed
