@@ -15,10 +15,16 @@ api_v1 = [
     path("auth/refresh/", account_apis.AuthRefreshApi.as_view(), name="auth-refresh"),
     path("auth/logout/", account_apis.AuthLogoutApi.as_view(), name="auth-logout"),
     path("me/", account_apis.MeApi.as_view(), name="me"),
+    path("", include("apps.members.api_urls")),
+    path("", include("apps.plans.api_urls")),
+    path("", include("apps.memberships.api_urls")),
 ]
 
 urlpatterns = [
     path("", include("apps.dashboard.urls")),
+    path("members/", include("apps.members.urls")),
+    path("plans/", include("apps.plans.urls")),
+    path("memberships/", include("apps.memberships.urls")),
     path("accounts/welcome/", account_views.handoff_login_view, name="account-handoff"),
     path("accounts/", include("allauth.urls")),
     path("admin/", gym_admin_site.urls),

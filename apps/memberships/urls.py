@@ -1,0 +1,7 @@
+"""Dashboard pages of the memberships app."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "memberships"
+
+urlpatterns: list = []
