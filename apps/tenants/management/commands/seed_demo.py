@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
 from apps.accounts.models import User
+from apps.members.demo import demo_members_seed
 from apps.staff.roles import Role
 from apps.staff.services import staff_role_assign
 from apps.tenants.models import Gym
@@ -54,6 +55,9 @@ class Command(BaseCommand):
         with tenant_context(gym):
             for email, first, last, role in DEMO_USERS:
                 staff_role_assign(user=_user(email, first, last), role=role)
+            created = demo_members_seed()
+        if created:
+            self.stdout.write(f"Demo gym: {created} members, 6 plans and their memberships created.")
         port = options["port"]
         self.stdout.write(
             "\n".join(
