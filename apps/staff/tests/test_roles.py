@@ -98,3 +98,34 @@ def test_last_owner_cannot_be_demoted(gym_a: Gym) -> None:
         assert exc.value.code == "last_owner"
         with pytest.raises(StaffError):
             staff_role_assign(user=owner, role=Role.MEMBER)
+
+
+def test_a_linked_member_record_gives_the_member_role_at_that_gym_only(gym_a: Gym, gym_b: Gym) -> None:
+    from apps.members.models import Member
+    from apps.members.tests.factories import MemberFactory
+
+    user = UserFactory()
+    with tenant_context(gym_a):
+        member = MemberFactory(user=user)
+        assert check_gym_role(user=user, minimum=Role.MEMBER) is Role.MEMBER
+        with pytest.raises(GymAccessDenied) as staff_only:
+            check_gym_role(user=user, minimum=Role.RECEPTIONIST)
+        assert staff_only.value.code == "role_too_low"
+        Member.objects.filter(pk=member.pk).update(status=Member.Status.ERASED)
+        with pytest.raises(GymAccessDenied):  # an erased member record gives no access
+            check_gym_role(user=user, minimum=Role.MEMBER)
+    with tenant_context(gym_b), pytest.raises(GymAccessDenied):
+        check_gym_role(user=user, minimum=Role.MEMBER)
+
+
+def test_members_cannot_open_the_staff_dashboard(gym_a: Gym, client_a: Client) -> None:
+    from apps.members.tests.factories import MemberFactory
+
+    user = UserFactory()
+    with tenant_context(gym_a):
+        MemberFactory(user=user)
+    client_a.force_login(user)
+
+    response = client_a.get("/")
+
+    assert response.status_code == 403
