@@ -131,7 +131,7 @@ def _safe_query(query: str) -> list[tuple[str, str]]:
 def member_create_view(request: HttpRequest) -> HttpResponse:
     """`/members/new/`: a new member's profile."""
     form = MemberForm(
-        request.POST or None,
+        request.POST if request.method == "POST" else None,
         region=_gym_region(request),
         can_see_medical=sees_medical(request),
         initial={"joined_on": timezone.localdate()},
@@ -157,7 +157,7 @@ def member_edit_view(request: HttpRequest, member_id: int) -> HttpResponse:
         messages.error(request, "This member was erased and can no longer be edited.")
         return redirect("members:detail", member_id=member.pk)
     form = MemberForm(
-        request.POST or None,
+        request.POST if request.method == "POST" else None,
         region=_gym_region(request),
         can_see_medical=sees_medical(request),
         initial=MemberForm.initial_for(member),
@@ -243,7 +243,7 @@ def member_erase_view(request: HttpRequest, member_id: int) -> HttpResponse:
     if member.status == Member.Status.ERASED:
         messages.error(request, "This member was already erased.")
         return redirect("members:detail", member_id=member.pk)
-    form = MemberEraseForm(request.POST or None, member=member)
+    form = MemberEraseForm(request.POST if request.method == "POST" else None, member=member)
     if request.method == "POST" and form.is_valid():
         try:
             member_erase(member=member, actor=request.user, reason=form.cleaned_data["reason"])  # type: ignore[arg-type]
@@ -290,9 +290,11 @@ def member_import_view(request: HttpRequest) -> HttpResponse:
         confirm = MemberImportConfirmForm(request.POST)
         data = cache.get(_import_key(request, confirm.data["token"])) if confirm.is_valid() else None
         if data is None:
-            form = MemberImportUploadForm()
-            form.add_error(None, "That upload has expired. Upload the file again.")
-            return render(request, "members/import.html", {"form": form}, status=400)
+            context = {
+                "form": MemberImportUploadForm(),
+                "upload_error": "That upload has expired. Upload the file again.",
+            }
+            return render(request, "members/import.html", context, status=400)
         token = confirm.cleaned_data["token"]
         try:
             result = member_import_commit(data=data, region=region, actor=request.user)
@@ -311,7 +313,7 @@ def member_import_view(request: HttpRequest) -> HttpResponse:
             request, f"Imported {result.created_count} member{'s' if result.created_count != 1 else ''}.{skipped}"
         )
         return redirect(reverse("members:list") + "?sort=-joined")
-    form = MemberImportUploadForm(request.POST or None, request.FILES or None)
+    form = MemberImportUploadForm(request.POST if request.method == "POST" else None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data["file"]
         preview = member_import_preview(data=data, region=region)

@@ -116,7 +116,7 @@ def _membership(membership_id: int) -> Membership:
 def membership_assign_view(request: HttpRequest, member_id: int) -> HttpResponse:
     """`/memberships/assign/<member id>/`: put the member on a plan from a start date."""
     member = get_object_or_404(Member, pk=member_id)
-    form = MembershipAssignForm(request.POST or None)
+    form = MembershipAssignForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             new = membership_assign(
@@ -144,7 +144,7 @@ def membership_assign_view(request: HttpRequest, member_id: int) -> HttpResponse
 def membership_freeze_view(request: HttpRequest, membership_id: int) -> HttpResponse:
     """`/memberships/<id>/freeze/`: pause from one date to another, with a reason."""
     membership = _membership(membership_id)
-    form = MembershipFreezeForm(request.POST or None)
+    form = MembershipFreezeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -175,7 +175,7 @@ def membership_freeze_view(request: HttpRequest, membership_id: int) -> HttpResp
 def membership_unfreeze_view(request: HttpRequest, membership_id: int) -> HttpResponse:
     """`/memberships/<id>/unfreeze/`: end the freeze in effect (or call off a scheduled one)."""
     membership = _membership(membership_id)
-    form = MembershipUnfreezeForm(request.POST or None)
+    form = MembershipUnfreezeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             active = membership_unfreeze(
@@ -201,7 +201,7 @@ def membership_unfreeze_view(request: HttpRequest, membership_id: int) -> HttpRe
 def membership_cancel_view(request: HttpRequest, membership_id: int) -> HttpResponse:
     """`/memberships/<id>/cancel/`: immediately, or at the end of the paid period."""
     membership = _membership(membership_id)
-    form = MembershipCancelForm(request.POST or None)
+    form = MembershipCancelForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             cancelled = membership_cancel(
@@ -228,7 +228,7 @@ def membership_cancel_view(request: HttpRequest, membership_id: int) -> HttpResp
 def membership_change_plan_view(request: HttpRequest, membership_id: int) -> HttpResponse:
     """`/memberships/<id>/change-plan/`: pick a plan, see the proration quote, confirm."""
     membership = _membership(membership_id)
-    form = MembershipChangePlanForm(request.POST or None, membership=membership)
+    form = MembershipChangePlanForm(request.POST if request.method == "POST" else None, membership=membership)
     extra: dict[str, Any] = {}
     if request.method == "POST" and form.is_valid():
         new_plan = form.cleaned_data["plan"]
@@ -266,7 +266,7 @@ def membership_change_plan_view(request: HttpRequest, membership_id: int) -> Htt
 def membership_renew_view(request: HttpRequest, membership_id: int) -> HttpResponse:
     """`/memberships/<id>/renew/`: a new term on the same plan."""
     membership = _membership(membership_id)
-    form = MembershipRenewForm(request.POST or None)
+    form = MembershipRenewForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             new = membership_renew(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 
 from .errors import PlanError
 from .models import Plan
@@ -45,11 +47,16 @@ class PlanForm(forms.ModelForm):
         period = cast(forms.ChoiceField, self.fields["billing_period"])
         period.required = False
         period.choices = [("", "—"), *Plan.BillingPeriod.choices]
+        # The model's own validators (checked by model validation, which this form skips).
+        for name in ("price", "signup_fee", "tax_rate"):
+            self.fields[name].validators.append(MinValueValidator(Decimal("0")))
+        self.fields["tax_rate"].validators.append(MaxValueValidator(Decimal("100")))
+        self.fields["billing_interval"].validators.append(MinValueValidator(1))
 
     def _post_clean(self) -> None:
-        # Keep the instance untouched (ModelForm copies values onto it while validating):
-        # an invalid post must never change the plan object the view holds. Model-field
-        # validation already ran in the field clean; the services check the rest.
+        # No model validation: it would copy the posted values onto the plan the view
+        # holds, even when invalid. The fields carry the model's validators (above) and
+        # the plan services check the kind-specific rules.
         pass
 
     def service_fields(self) -> dict[str, Any]:
