@@ -295,7 +295,7 @@ def test_change_plan_shows_the_proration_before_confirming(login, gym_a: Gym, mo
     assert quote.status_code == 200
     assert expected.days_remaining == 10 and expected.amount_due > 0
     assert f"{expected.days_remaining} of {expected.days_in_period}" in body
-    assert f"−{expected.unused_credit} GBP" in body and f'id="amount-due">{expected.amount_due} GBP' in body
+    assert f"\N{MINUS SIGN}{expected.unused_credit} GBP" in body and f'id="amount-due">{expected.amount_due} GBP' in body
     assert "Confirm plan change" in body and 'name="confirm" value="True"' in body
     assert _state(gym_a, monthly)[0] == "active"  # nothing changed yet
 
