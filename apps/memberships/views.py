@@ -75,6 +75,19 @@ def _date(day: datetime.date | None, none: str = "none") -> str:
     return f"{day.day} {day:%b %Y}" if day else none
 
 
+def _moved_dates(membership: Membership) -> str:
+    """ "New end date: … · new next billing date: …", leaving out dates the membership has not got."""
+    parts = []
+    if membership.end_date:
+        parts.append(f"new end date: {_date(membership.end_date)}")
+    if membership.next_billing_date:
+        parts.append(f"new next billing date: {_date(membership.next_billing_date)}")
+    if not parts:
+        return ""
+    text = " · ".join(parts) + "."
+    return text[0].upper() + text[1:]
+
+
 def _history_url(member_id: int, membership_id: int | None = None) -> str:
     url = reverse("members:detail", args=[member_id]) + "?tab=memberships"
     return f"{url}#membership-{membership_id}" if membership_id else url
@@ -162,8 +175,7 @@ def membership_freeze_view(request: HttpRequest, membership_id: int) -> HttpResp
             messages.success(
                 request,
                 f"Frozen from {_date(data['start_date'])} to {_date(data['end_date'])} ({days} day{'s' if days != 1 else ''}). "
-                f"New end date: {_date(frozen.end_date, 'none (runs until cancelled)')} · "
-                f"new next billing date: {_date(frozen.next_billing_date)}.",
+                + _moved_dates(frozen),
             )
             return redirect(_history_url(membership.member_id, membership.pk))
     return _action_page(request, "freeze", form, member=membership.member, membership=membership)
@@ -186,11 +198,7 @@ def membership_unfreeze_view(request: HttpRequest, membership_id: int) -> HttpRe
         except MembershipError as exc:
             form.add_membership_error(exc)
         else:
-            messages.success(
-                request,
-                f"Unfrozen. End date: {_date(active.end_date, 'none (runs until cancelled)')} · "
-                f"next billing date: {_date(active.next_billing_date)}.",
-            )
+            messages.success(request, "Unfrozen. " + _moved_dates(active))
             return redirect(_history_url(membership.member_id, membership.pk))
     return _action_page(request, "unfreeze", form, member=membership.member, membership=membership)
 

@@ -184,7 +184,7 @@ def test_freeze_moves_the_dates_and_shows_them(login, gym_a: Gym, monthly: Membe
     assert _state(gym_a, monthly) == ("frozen", None, new_billing, False, 1)
     page = client.get(response["Location"]).content.decode()
     assert f"Frozen from {d(today)} to {d(today + datetime.timedelta(days=13))} (14 days)" in page
-    assert f"new next billing date: {d(new_billing)}" in page
+    assert f"New next billing date: {d(new_billing)}" in page
     assert "Knee" in page and "Unfreeze" in page
 
 
@@ -295,7 +295,9 @@ def test_change_plan_shows_the_proration_before_confirming(login, gym_a: Gym, mo
     assert quote.status_code == 200
     assert expected.days_remaining == 10 and expected.amount_due > 0
     assert f"{expected.days_remaining} of {expected.days_in_period}" in body
-    assert f"\N{MINUS SIGN}{expected.unused_credit} GBP" in body and f'id="amount-due">{expected.amount_due} GBP' in body
+    assert (
+        f"\N{MINUS SIGN}{expected.unused_credit} GBP" in body and f'id="amount-due">{expected.amount_due} GBP' in body
+    )
     assert "Confirm plan change" in body and 'name="confirm" value="True"' in body
     assert _state(gym_a, monthly)[0] == "active"  # nothing changed yet
 
