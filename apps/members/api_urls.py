@@ -1,5 +1,10 @@
 """`/api/v1/` routes of the members app."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import apis
+
+urlpatterns = [
+    path("members/", apis.MemberListApi.as_view(), name="member-list"),
+    path("members/<int:pk>/", apis.MemberDetailApi.as_view(), name="member-detail"),
+]

@@ -1,5 +1,11 @@
 """`/api/v1/` routes of the plans app."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import apis
+
+urlpatterns = [
+    path("plans/", apis.PlanListApi.as_view(), name="plan-list"),
+    path("plans/<int:pk>/", apis.PlanDetailApi.as_view(), name="plan-detail"),
+    path("plans/<int:pk>/archive/", apis.PlanArchiveApi.as_view(), name="plan-archive"),
+]
