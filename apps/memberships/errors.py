@@ -14,6 +14,7 @@ Codes:
 - `already_renewed`: this term was already renewed.
 - `plan_change_invalid`: the new plan cannot replace the current one (same plan,
   not recurring).
+- `freeze_scheduled`: a plan change while a freeze is scheduled (call it off first).
 """
 
 
