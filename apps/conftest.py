@@ -33,6 +33,9 @@ GYM_B_SLUG = "gym-b"
 def django_db_setup(django_db_setup, django_db_blocker):
     """Public tenant, template schema and gyms A and B, created once per session."""
     with django_db_blocker.unblock():
+        # pytest-django only swaps in the test database when a selected test uses it;
+        # never provision test gyms into a development database.
+        assert connection.settings_dict["NAME"].startswith("test_"), "refusing to set up tests outside test_*"
         public_gym_ensure(domains=["testserver", "localhost"])
         call_command("migrate_gyms", executor="standard", verbosity=0)
         for slug, name in ((GYM_A_SLUG, "Gym A"), (GYM_B_SLUG, "Gym B")):

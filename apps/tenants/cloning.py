@@ -72,6 +72,8 @@ def _build_plan(cursor: Any, base: str) -> list[str] | None:
     template holds objects this copier does not handle."""
     # With an empty search_path, pg_get_*def() qualify every name with its schema, so
     # references to public (e.g. accounts_user) stay public and template ones are rewritten.
+    cursor.execute("SELECT current_setting('search_path')")
+    (previous_search_path,) = cursor.fetchone()
     cursor.execute("SELECT set_config('search_path', '', true)")
     try:
         cursor.execute("SELECT oid FROM pg_namespace WHERE nspname = %s", [base])
@@ -123,7 +125,7 @@ def _build_plan(cursor: Any, base: str) -> list[str] | None:
                 f" false) FROM {new}.{quote_name(table)}"
             )
     finally:
-        cursor.execute("SELECT set_config('search_path', 'public', true)")
+        cursor.execute("SELECT set_config('search_path', %s, true)", [previous_search_path])
     # Statements are later filled with str.format(new=...): protect any literal braces.
     return [s.replace("{", "{{").replace("}", "}}").replace("{{new}}", "{new}") for s in plan]
 

@@ -103,6 +103,7 @@ def gym_provision(
     slug = gym_validate_subdomain(slug=slug)
     timezone, currency = gym_validate_locale(timezone=timezone, currency=currency)
     with transaction.atomic():
+        provisioning_lock()
         try:
             gym = Gym.objects.create(
                 name=name.strip(),
@@ -118,6 +119,22 @@ def gym_provision(
         gym_create_schema(gym=gym)
         Domain.objects.create(domain=f"{slug}.{settings.FITFLOW_BASE_DOMAIN}", tenant=gym, is_primary=True)
     return gym
+
+
+PROVISIONING_LOCK_ID = 7_302_115  # any constant; names the advisory lock below
+
+
+def provisioning_lock() -> None:
+    """Serialise gym creation for the rest of the current transaction.
+
+    Copying the template adds foreign keys to public tables (e.g. accounts_user),
+    which takes a SHARE ROW EXCLUSIVE lock on them; two signups that each inserted
+    a user first would wait on each other and deadlock. One gym takes ~20 ms to
+    create (bench/provision.py), so queueing signups costs nothing noticeable.
+    PostgreSQL advisory transaction locks are re-entrant within a session.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PROVISIONING_LOCK_ID])
 
 
 def gym_create_schema(*, gym: Gym) -> None:
@@ -155,6 +172,7 @@ def gym_signup(
     Raises `GymError` (codes from `gym_validate_subdomain`, `gym_validate_locale`,
     or `email_taken` when an existing account's password does not match).
     """
+    provisioning_lock()  # before the owner's row: see provisioning_lock
     email = User.objects.normalize_email(owner_email).lower()
     owner = User.objects.filter(email__iexact=email).first()
     if owner is None:

@@ -340,3 +340,17 @@ WEBSOCKET_ROUTING_MODULES: list[str] = []
 # In development and tests whitenoise serves straight from the finders (no collectstatic needed).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Scheduled work (django-celery-beat copies this into its table at start) ---------------
+# Dispatchers fan out one task per gym (tenant-schemas-celery carries the schema).
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = {
+    "membership-expiry-dispatch": {
+        # Hourly; each gym's task works with the gym-local date, so every timezone is
+        # handled within the hour and the job is idempotent.
+        "task": "apps.memberships.tasks.membership_expiry_dispatch_task",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 55 * 60},
+    },
+}
