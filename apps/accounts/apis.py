@@ -17,6 +17,9 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.api_errors import error_body
+from apps.members.selectors import member_for_user
+from apps.memberships.apis import MembershipSerializer
+from apps.memberships.selectors import membership_current_for
 from apps.staff.access import GymRolePermission, check_gym_role
 from apps.staff.errors import GymAccessDenied
 from apps.staff.roles import Role
@@ -123,8 +126,31 @@ class AuthLogoutApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema_serializer(component_name="MeMember")
+class MeMemberSerializer(serializers.Serializer):
+    """The caller's own member profile. Members see their own medical notes (they gave
+    them, and GDPR/POPIA gives them access); staff notes stay internal."""
+
+    id = serializers.IntegerField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    full_name = serializers.CharField()
+    email = serializers.EmailField()
+    phone = serializers.CharField()
+    date_of_birth = serializers.DateField(allow_null=True)
+    gender = serializers.CharField()
+    address = serializers.CharField()
+    emergency_contact_name = serializers.CharField()
+    emergency_contact_phone = serializers.CharField()
+    medical_notes = serializers.CharField()
+    status = serializers.CharField()
+    joined_on = serializers.DateField()
+
+
 class MeApi(APIView):
-    """`GET me/`: the logged-in user and their role at this gym."""
+    """`GET me/`: the logged-in user, their role at this gym and, when the user is linked
+    to a member record here, `member` (their profile) and `membership` (the current one:
+    active, frozen or past due; see `membership_current_for`). Both are null otherwise."""
 
     permission_classes = [GymRolePermission]
 
@@ -136,11 +162,19 @@ class MeApi(APIView):
         last_name = serializers.CharField()
         role = serializers.CharField()
         gym = serializers.DictField()
+        member = MeMemberSerializer(allow_null=True)
+        membership = MembershipSerializer(allow_null=True)
 
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request: Request) -> Response:
         gym = request.tenant  # type: ignore[attr-defined]
         user: User = request.user  # type: ignore[assignment]  # GymRolePermission guarantees a real user
+        member = member_for_user(user_id=user.pk)
+        membership = None
+        if member is not None:
+            membership = membership_current_for(member=member)
+            if membership is not None:
+                membership.member = member  # already loaded: spares the serializer a query
         return Response(
             self.OutputSerializer(
                 {
@@ -150,6 +184,9 @@ class MeApi(APIView):
                     "last_name": user.last_name,
                     "role": request.gym_role.value,  # type: ignore[attr-defined]
                     "gym": {"name": gym.name, "slug": gym.slug, "timezone": gym.timezone, "currency": gym.currency},
-                }
+                    "member": member,
+                    "membership": membership,
+                },
+                context={"currency": gym.currency},
             ).data
         )
