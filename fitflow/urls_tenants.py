@@ -1,7 +1,7 @@
 """A gym's host (`<slug>.<FITFLOW_BASE_DOMAIN>`): dashboard pages, `/api/v1/`, the
 gym admin, login and `/health/`."""
 
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 
 from apps.accounts import apis as account_apis
 from apps.accounts import views as account_views
@@ -10,7 +10,7 @@ from apps.staff.admin import gym_admin_site
 
 from .urls_common import common_urlpatterns, handler403, handler404, handler500  # noqa: F401
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("auth/login/", account_apis.AuthLoginApi.as_view(), name="auth-login"),
     path("auth/refresh/", account_apis.AuthRefreshApi.as_view(), name="auth-refresh"),
     path("auth/logout/", account_apis.AuthLogoutApi.as_view(), name="auth-logout"),

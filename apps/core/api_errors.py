@@ -71,3 +71,17 @@ def json_error_response(request: HttpRequest, status_code: int, code: str, messa
 def is_api_request(request: HttpRequest) -> bool:
     """True for paths the mobile apps call, which always answer JSON."""
     return request.path.startswith("/api/")
+
+
+def domain_error(exc: Any, http_status: int) -> Response:
+    """A service error (`code`, `message`, optional `field`) in the error envelope.
+    An error that belongs to an input field carries `details: {field: [message]}`."""
+    details = {exc.field: [exc.message]} if getattr(exc, "field", None) else {}
+    return Response(error_body(exc.code, exc.message, details), status=http_status)
+
+
+def field_forbidden(fields: list[str]) -> Response:
+    """403 `field_forbidden`: the caller's role may not write these fields."""
+    return Response(
+        error_body("field_forbidden", "Your role may not change these fields.", {"fields": fields}), status=403
+    )

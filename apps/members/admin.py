@@ -3,7 +3,7 @@
 Writes go through the member services. Medical notes follow the same rule as the
 pages and the API: only owner, manager and trainer see them. The gym admin itself
 admits owners and managers only today, so the rule is enforced per request
-(`can_see_medical_notes`) and holds if the admin is ever opened to more roles.
+(`apps.members.access`) and holds if the admin is ever opened to more roles.
 Erased members are read-only (erasure and its log belong to `apps.members.privacy`),
 and members are never deleted here: their financial records keep them.
 
@@ -22,21 +22,11 @@ from django.db.models import Field as ModelField
 from django.http import HttpRequest
 
 from apps.staff.admin import GymRoleAdminMixin, gym_admin_site
-from apps.staff.roles import Role
-from apps.staff.selectors import gym_role_for_user
 
+from .access import MEDICAL_FIELD, request_sees_medical_notes
 from .errors import MemberError
 from .models import Member
 from .services import PROFILE_FIELDS, member_create, member_update
-
-MEDICAL_FIELD = "medical_notes"
-
-
-def can_see_medical_notes(request: HttpRequest) -> bool:
-    """Owner, manager and trainer: the role the gym admin stored on the request
-    (`request.gym_role`), or the user's role at this gym."""
-    role = getattr(request, "gym_role", None) or gym_role_for_user(user=request.user)
-    return role is not None and Role(role).at_least(Role.TRAINER)
 
 
 class _DryRun(Exception):
@@ -131,7 +121,7 @@ class MemberAdmin(GymRoleAdminMixin, admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Member | None = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)
-        if can_see_medical_notes(request):
+        if request_sees_medical_notes(request):
             return fieldsets
         return [
             (name, {**opts, "fields": [f for f in opts["fields"] if f != MEDICAL_FIELD]})
@@ -141,15 +131,15 @@ class MemberAdmin(GymRoleAdminMixin, admin.ModelAdmin):
 
     def get_exclude(self, request: HttpRequest, obj: Member | None = None) -> Any:
         exclude = list(super().get_exclude(request, obj) or [])
-        return exclude if can_see_medical_notes(request) else [*exclude, MEDICAL_FIELD]
+        return exclude if request_sees_medical_notes(request) else [*exclude, MEDICAL_FIELD]
 
     def get_list_display(self, request: HttpRequest) -> Any:
         fields = list(super().get_list_display(request))
-        return fields if can_see_medical_notes(request) else [f for f in fields if f != MEDICAL_FIELD]
+        return fields if request_sees_medical_notes(request) else [f for f in fields if f != MEDICAL_FIELD]
 
     def get_search_fields(self, request: HttpRequest) -> Any:
         fields = list(super().get_search_fields(request))
-        return fields if can_see_medical_notes(request) else [f for f in fields if MEDICAL_FIELD not in f]
+        return fields if request_sees_medical_notes(request) else [f for f in fields if MEDICAL_FIELD not in f]
 
     # --- writes through the services ---
 

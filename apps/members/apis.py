@@ -18,14 +18,16 @@ from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api_errors import error_body
+from apps.core.api_errors import domain_error, field_forbidden
+from apps.core.pagination import ApiPagination
+from apps.members.access import MEDICAL_FIELD, request_sees_medical_notes
 from apps.staff.access import GymRolePermission
 from apps.staff.roles import Role
+from apps.tenants.selectors import gym_phone_region
 
 from .errors import MemberError
 from .models import Member
@@ -33,29 +35,6 @@ from .selectors import SORTS, member_list
 from .services import member_create, member_update
 
 # --- shared by the members, plans and memberships APIs ---------------------------------
-
-
-class ApiPagination(PageNumberPagination):
-    """`?page=N&page_size=M` (default 50, at most 200); `{count, next, previous, results}`."""
-
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
-def domain_error(exc: Any, http_status: int) -> Response:
-    """A service error (`code`, `message`, optional `field`) in the error envelope.
-    An error that belongs to an input field carries `details: {field: [message]}`."""
-    details = {exc.field: [exc.message]} if getattr(exc, "field", None) else {}
-    return Response(error_body(exc.code, exc.message, details), status=http_status)
-
-
-def field_forbidden(fields: list[str]) -> Response:
-    """403 `field_forbidden`: the caller's role may not write these fields."""
-    return Response(
-        error_body("field_forbidden", "Your role may not change these fields.", {"fields": fields}),
-        status=status.HTTP_403_FORBIDDEN,
-    )
 
 
 # --- members -----------------------------------------------------------------------------
@@ -66,19 +45,6 @@ MEMBER_ERROR_STATUS = {
 }
 # Statuses staff may set here; erasure goes through the GDPR flow (apps.members.privacy).
 WRITABLE_STATUSES = [Member.Status.ACTIVE, Member.Status.INACTIVE]
-MEDICAL_FIELD = "medical_notes"
-
-
-def can_see_medical_notes(request: Request) -> bool:
-    """Owner, manager and trainer see and edit medical notes; receptionists never do."""
-    role = getattr(request, "gym_role", None)
-    return role is not None and Role(role).at_least(Role.TRAINER)
-
-
-def _gym_region(request: Request) -> str | None:
-    """The gym's country (ISO 3166-1), used to read phone numbers given without +country."""
-    country = getattr(getattr(request, "tenant", None), "country", None)
-    return str(country.code) if country and country.code else None
 
 
 def _member_or_404(pk: int) -> Member:
@@ -116,7 +82,10 @@ class MedicalNotesMixin:
 
 
 def _serializer_context(request: Request) -> dict[str, Any]:
-    return {"medical_notes": can_see_medical_notes(request), "region": _gym_region(request)}
+    return {
+        "medical_notes": request_sees_medical_notes(request),
+        "region": gym_phone_region(gym=getattr(request, "tenant", None)),
+    }
 
 
 @extend_schema_serializer(component_name="MemberCurrentMembership")

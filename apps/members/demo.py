@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import random
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,7 +17,7 @@ from apps.plans.models import Plan
 
 from .models import Member
 
-DEMO_PLANS = [
+DEMO_PLANS: list[dict[str, Any]] = [
     dict(
         name="Monthly Unlimited",
         kind="recurring",

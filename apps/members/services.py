@@ -40,7 +40,10 @@ def normalise_tags(tags: list[str] | None) -> list[str]:
 
 
 def _check_email_free(email: str, *, exclude_pk: int | None = None) -> None:
-    if email and Member.objects.filter(email__iexact=email).exclude(pk=exclude_pk).exists():
+    others = Member.objects.filter(email__iexact=email)
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    if email and others.exists():
         raise MemberError("email_taken", "Another member of this gym already uses this email.", field="email")
 
 

@@ -28,7 +28,9 @@ from django.views.decorators.vary import vary_on_headers
 from apps.memberships.selectors import membership_history
 from apps.staff.access import require_gym_role
 from apps.staff.roles import Role
+from apps.tenants.selectors import gym_phone_region
 
+from .access import request_sees_medical_notes
 from .errors import MemberError
 from .exports import member_export_csv
 from .forms import (
@@ -54,18 +56,6 @@ TABS = [
     ("checkins", "Check-ins"),
     ("invoices", "Invoices"),
 ]
-
-
-def sees_medical(request: HttpRequest) -> bool:
-    """Medical notes are for owner, manager and trainer; never for a receptionist."""
-    role: Role = request.gym_role  # type: ignore[attr-defined]
-    return role.at_least(Role.TRAINER)
-
-
-def _gym_region(request: HttpRequest) -> str | None:
-    """The gym's country code, the region local phone numbers are read in."""
-    country = getattr(request.tenant, "country", None)  # type: ignore[attr-defined]
-    return str(country.code) if country and country.code else None
 
 
 def _partial(request: HttpRequest) -> bool:
@@ -132,8 +122,8 @@ def member_create_view(request: HttpRequest) -> HttpResponse:
     """`/members/new/`: a new member's profile."""
     form = MemberForm(
         request.POST if request.method == "POST" else None,
-        region=_gym_region(request),
-        can_see_medical=sees_medical(request),
+        region=gym_phone_region(gym=getattr(request, "tenant", None)),
+        can_see_medical=request_sees_medical_notes(request),
         initial={"joined_on": timezone.localdate()},
     )
     if request.method == "POST" and form.is_valid():
@@ -158,8 +148,8 @@ def member_edit_view(request: HttpRequest, member_id: int) -> HttpResponse:
         return redirect("members:detail", member_id=member.pk)
     form = MemberForm(
         request.POST if request.method == "POST" else None,
-        region=_gym_region(request),
-        can_see_medical=sees_medical(request),
+        region=gym_phone_region(gym=getattr(request, "tenant", None)),
+        can_see_medical=request_sees_medical_notes(request),
         initial=MemberForm.initial_for(member),
     )
     if request.method == "POST" and form.is_valid():
@@ -187,7 +177,7 @@ def member_detail_view(request: HttpRequest, member_id: int) -> HttpResponse:
         "member": member,
         "tab": tab,
         "tabs": TABS,
-        "sees_medical": sees_medical(request),
+        "sees_medical": request_sees_medical_notes(request),
         "is_manager": request.gym_role.at_least(Role.MANAGER),  # type: ignore[attr-defined]
     }
     if tab == "memberships":
@@ -221,7 +211,9 @@ def member_export_view(request: HttpRequest) -> HttpResponse:
         members = member_list(**MemberFilterForm(request.GET).filters())
     slug = request.tenant.slug  # type: ignore[attr-defined]
     filename = f"members-{slug}-{timezone.localdate():%Y-%m-%d}.csv"
-    return _csv_response(member_export_csv(members=members, include_medical=sees_medical(request)), filename)
+    return _csv_response(
+        member_export_csv(members=members, include_medical=request_sees_medical_notes(request)), filename
+    )
 
 
 @require_GET
@@ -273,7 +265,7 @@ def _import_preview_page(request: HttpRequest, preview: ImportPreview, token: st
         "more_errors": max(len(row_errors) - IMPORT_ERRORS_SHOWN, 0),
         "mapped": [c for c in preview.columns if c.field],
         "ignored": preview.ignored_headers,
-        "sees_medical": sees_medical(request),
+        "sees_medical": request_sees_medical_notes(request),
         "nothing_new": preview.is_valid and preview.valid_count == 0,
     }
     return render(request, "members/import.html", context, status=status)
@@ -285,7 +277,7 @@ def member_import_view(request: HttpRequest) -> HttpResponse:
     """`/members/import/`: upload a CSV and see the preview (per-row errors and counts),
     then confirm to import every row or none. The uploaded bytes wait in the gym's cache
     for an hour between the two steps; a re-upload of an imported file creates nothing."""
-    region = _gym_region(request)
+    region = gym_phone_region(gym=getattr(request, "tenant", None))
     if request.method == "POST" and "token" in request.POST:
         confirm = MemberImportConfirmForm(request.POST)
         data = cache.get(_import_key(request, confirm.data["token"])) if confirm.is_valid() else None
@@ -297,7 +289,7 @@ def member_import_view(request: HttpRequest) -> HttpResponse:
             return render(request, "members/import.html", context, status=400)
         token = confirm.cleaned_data["token"]
         try:
-            result = member_import_commit(data=data, region=region, actor=request.user)
+            result = member_import_commit(data=data, region=region, actor=request.user)  # type: ignore[arg-type]  # require_gym_role: logged in
         except MemberImportError as exc:
             return _import_preview_page(request, exc.preview, token, status=400)
         except MemberError as exc:

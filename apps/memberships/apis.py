@@ -35,8 +35,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api_errors import error_body
-from apps.members.apis import ApiPagination, domain_error
+from apps.core.api_errors import domain_error, error_body
+from apps.core.pagination import ApiPagination
 from apps.members.models import Member
 from apps.plans.models import Plan
 from apps.staff.access import GymRolePermission

@@ -18,7 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.members.apis import ApiPagination, domain_error
+from apps.core.api_errors import domain_error
+from apps.core.pagination import ApiPagination
 from apps.staff.access import GymRolePermission
 from apps.staff.roles import Role
 

@@ -55,3 +55,9 @@ def domain_exists(*, domain: str) -> bool:
 def current_schema_name() -> str:
     """The schema the database connection is on: a gym's, or `public`."""
     return str(connection.schema_name)  # type: ignore[attr-defined]
+
+
+def gym_phone_region(*, gym: Gym | None) -> str | None:
+    """The gym's country (ISO 3166-1 alpha-2), the region local phone numbers are read in."""
+    country = getattr(gym, "country", None)
+    return str(country.code) if country and country.code else None
