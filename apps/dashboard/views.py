@@ -6,6 +6,8 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from apps.members.models import Member
+from apps.memberships.selectors import membership_statuses_counts
 from apps.staff.access import require_gym_role
 from apps.staff.roles import Role
 from apps.staff.selectors import staff_role_list
@@ -16,8 +18,13 @@ from apps.tenants.services import gym_update_settings
 
 @require_gym_role(Role.RECEPTIONIST)
 def home_view(request: HttpRequest) -> HttpResponse:
-    """`/`: the dashboard home for any staff role."""
-    return render(request, "dashboard/home.html", {"staff": staff_role_list()[:20]})
+    """`/`: the dashboard home for any staff role: member and membership counts, the team."""
+    context = {
+        "staff": staff_role_list()[:20],
+        "members_count": Member.objects.exclude(status=Member.Status.ERASED).count(),
+        "membership_counts": membership_statuses_counts(),
+    }
+    return render(request, "dashboard/home.html", context)
 
 
 @require_gym_role(Role.MANAGER)
