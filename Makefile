@@ -5,7 +5,7 @@
 #   make test PYTEST_ARGS="-k x"  the test suite
 #   make test-e2e                 only the end-to-end scenarios (pytest -m e2e)
 #   make lint                     ruff check, ruff format --check, mypy (.ruff.toml, .mypy.ini)
-#   make bench                    bench/provision.py (BENCH_ARGS="--quick")
+#   make bench                    every bench/*.py in turn (BENCH=provision for one; BENCH_ARGS="--quick")
 #   make clean                    stop embedded servers and delete .data/
 
 PYTHON ?= python3.11
@@ -40,8 +40,10 @@ lint: venv
 	$(VENV)/bin/ruff format --check apps fitflow
 	$(VENV)/bin/mypy apps fitflow
 
+BENCH ?= provision members member_import
+
 bench: venv
-	$(DEVSTACK) exec -- $(PY) bench/provision.py $(BENCH_ARGS)
+	for b in $(BENCH); do $(DEVSTACK) exec -- $(PY) bench/$$b.py $(BENCH_ARGS) || exit 1; done
 
 clean:
 	if [ -x $(PY) ]; then $(DEVSTACK) stop; fi

@@ -142,7 +142,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026, help="Faker / random seed (default 2026)")
     parser.add_argument("--keep", action="store_true", help="reuse the bench database instead of recreating it")
     parser.add_argument("--csv", type=Path, help="also write the generated CSV to this path")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1,000 rows, 1 run")
     opts = parser.parse_args()
+    if opts.quick:
+        opts.rows, opts.runs = 1_000, 1
 
     db_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     env = {**os.environ, "DATABASE_URL": db_url, "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE}
