@@ -1,5 +1,5 @@
 """Forms of the membership actions: assign, freeze, unfreeze, cancel, change plan, renew.
-They validate input; the lifecycle rules live in `services.py`."""
+They validate input; the lifecycle rules live in the `services` package."""
 
 from __future__ import annotations
 
