@@ -1,4 +1,4 @@
-"""Writes to member profiles. Import/export lives in `imports.py`, GDPR in `privacy.py`."""
+"""Writes to member profiles. Import lives in the `imports` package, export in `exports.py`, GDPR in `privacy.py`."""
 
 from __future__ import annotations
 

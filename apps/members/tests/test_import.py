@@ -295,13 +295,13 @@ def test_file_level_errors(in_gym_a, data, code):
 
 
 def test_too_large(in_gym_a, monkeypatch):
-    monkeypatch.setattr(imports, "MAX_IMPORT_BYTES", 20)
+    monkeypatch.setattr(imports.preview, "MAX_IMPORT_BYTES", 20)
     preview = member_import_preview(data=csv_bytes("First Name", "Ann", "Bo", "Cy", "Di"), region="ZA")
     assert errors_of(preview) == [(None, None, "too_large")]
 
 
 def test_too_many_rows(in_gym_a, monkeypatch):
-    monkeypatch.setattr(imports, "MAX_IMPORT_ROWS", 3)
+    monkeypatch.setattr(imports.preview, "MAX_IMPORT_ROWS", 3)
     ok = csv_bytes("First Name", "A", "B", "", "C")
     assert member_import_preview(data=ok, region="ZA").errors == []
     too_many = csv_bytes("First Name", "A", "B", "C", "D")
