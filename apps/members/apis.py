@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers, status
@@ -25,6 +26,7 @@ from rest_framework.views import APIView
 from apps.core.api_errors import domain_error, field_forbidden
 from apps.core.pagination import ApiPagination
 from apps.members.access import MEDICAL_FIELD, request_sees_medical_notes
+from apps.memberships.selectors import membership_pick_current
 from apps.staff.access import GymRolePermission
 from apps.staff.roles import Role
 from apps.tenants.selectors import gym_phone_region
@@ -101,13 +103,14 @@ class CurrentMembershipSerializer(serializers.Serializer):
 
 
 def _current_membership(member: Member) -> dict[str, Any] | None:
-    """`CurrentMembershipSerializer`'s output for the member's first prefetched current
-    membership, built as a plain dict: a nested serializer per row costs more than the
-    database does on a page of 50 (bench/members.py)."""
+    """`CurrentMembershipSerializer`'s output for the member's current membership, picked
+    by `membership_pick_current` from the prefetched `current_memberships` (None when
+    they were not prefetched), built as a plain dict: a nested serializer per row costs
+    more than the database does on a page of 50 (bench/members.py)."""
     current = getattr(member, "current_memberships", None)
-    if not current:
+    m = membership_pick_current(current, today=timezone.localdate()) if current else None
+    if m is None:
         return None
-    m = current[0]
     return {
         "id": m.pk,
         "status": m.status,

@@ -11,14 +11,17 @@ the importer removes it again.
 from __future__ import annotations
 
 import csv
+import datetime
 from collections.abc import Iterator
 from typing import Any
 
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from apps.memberships.models import CURRENT_STATUSES, Membership
+from apps.memberships.selectors import membership_sort_current
 
 from .models import Member
 
@@ -63,7 +66,9 @@ def member_export_csv(*, members: QuerySet[Member], include_medical: bool, excel
     `apps.members.selectors.member_list` (its `current_memberships` prefetch is
     added here when missing); `include_medical` adds the "Medical Notes" column:
     pass False for anyone below trainer. `excel_bom` starts the file with a UTF-8
-    byte-order mark so Excel shows accents correctly.
+    byte-order mark so Excel shows accents correctly. A member's current memberships
+    are listed most current first (`membership_sort_current`, as of today in the
+    active timezone when this is called).
 
     Queries: two per `EXPORT_CHUNK_SIZE` members, none per member. The lines are
     produced lazily, in the gym that was current when this was called, even if the
@@ -71,24 +76,30 @@ def member_export_csv(*, members: QuerySet[Member], include_medical: bool, excel
     """
     tenant = connection.tenant  # type: ignore[attr-defined]
     members = _with_current_memberships(members)
-    return _lines(tenant=tenant, members=members, include_medical=include_medical, excel_bom=excel_bom)
+    today = timezone.localdate()  # taken now, in the gym timezone of the request; the rows stream later
+    return _lines(tenant=tenant, members=members, include_medical=include_medical, excel_bom=excel_bom, today=today)
 
 
-def _lines(*, tenant: Any, members: QuerySet[Member], include_medical: bool, excel_bom: bool) -> Iterator[str]:
+def _lines(
+    *, tenant: Any, members: QuerySet[Member], include_medical: bool, excel_bom: bool, today: datetime.date
+) -> Iterator[str]:
     writer = csv.writer(_Line())
     header = [*HEADERS, MEDICAL_HEADER] if include_medical else HEADERS
     yield ("\ufeff" if excel_bom else "") + writer.writerow(header)
     with tenant_context(tenant):
         for member in members.iterator(chunk_size=EXPORT_CHUNK_SIZE):
-            yield writer.writerow(member_csv_row(member, include_medical=include_medical))
+            yield writer.writerow(member_csv_row(member, include_medical=include_medical, today=today))
 
 
-def member_csv_row(member: Member, *, include_medical: bool) -> list[str]:
+def member_csv_row(member: Member, *, include_medical: bool, today: datetime.date) -> list[str]:
     """One member's cells, in the order of `HEADERS` (+ medical notes when allowed).
-    Uses `member.current_memberships` when prefetched."""
+    Uses `member.current_memberships` when prefetched. The current memberships are
+    listed in `membership_sort_current` order as of `today` (gym-local): the member's
+    current one first."""
     current: list[Membership] = getattr(member, "current_memberships", None)  # type: ignore[assignment]
     if current is None:
         current = [m for m in member.memberships.select_related("plan") if m.is_current]
+    current = membership_sort_current(current, today=today)
     row = [
         str(member.pk),
         _text(member.first_name),

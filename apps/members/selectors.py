@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Iterable
+
 from django.db.models import Prefetch, Q, QuerySet
 
 from apps.memberships.models import CURRENT_STATUSES, Membership
+from apps.memberships.selectors import membership_sort_current
 
 from .models import Member
 
@@ -26,7 +30,9 @@ def member_list(
     """Members matching a search over name, email and phone, with optional status,
     current-plan and tag filters, sorted by one of SORTS. Each member comes with
     `current_memberships` (their active/frozen/past-due memberships and plans)
-    prefetched: 2 queries however many members are listed."""
+    prefetched, newest first: 2 queries however many members are listed. To show
+    "the" current membership use `membership_pick_current` on them, or
+    `member_list_current_first` to list them with that one first."""
     members = Member.objects.all()
     for word in query.split():
         digits = "".join(ch for ch in word if ch.isdigit())
@@ -44,6 +50,18 @@ def member_list(
     return members.order_by(*SORTS.get(sort, SORTS["name"])).prefetch_related(
         Prefetch("memberships", queryset=current, to_attr="current_memberships")
     )
+
+
+def member_list_current_first(*, members: Iterable[Member], today: datetime.date) -> list[Member]:
+    """`members` from `member_list` as a list, each one's prefetched `current_memberships`
+    put in `membership_sort_current` order, so the first is the one
+    `membership_pick_current` picks (the one the members API and me/ show). No query
+    beyond evaluating `members`."""
+    rows = list(members)
+    for member in rows:
+        current = member.current_memberships  # type: ignore[attr-defined]
+        member.current_memberships = membership_sort_current(current, today=today)  # type: ignore[attr-defined]
+    return rows
 
 
 def member_for_user(*, user_id: int) -> Member | None:

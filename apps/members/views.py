@@ -46,7 +46,7 @@ from .forms import (
 from .imports import ImportPreview, MemberImportError, member_import_commit, member_import_preview
 from .models import Member
 from .privacy import member_data_export, member_erase
-from .selectors import member_list
+from .selectors import member_list, member_list_current_first
 from .services import member_bulk_tag, member_create, member_update
 
 TABS = [
@@ -72,6 +72,7 @@ def member_list_view(request: HttpRequest) -> HttpResponse:
     filters_form = MemberFilterForm(request.GET)
     filters = filters_form.filters()
     page = Paginator(member_list(**filters), PAGE_SIZE).get_page(filters_form.page_number())
+    page.object_list = member_list_current_first(members=page.object_list, today=timezone.localdate())
     query = {k: v for k in MemberFilterForm.base_fields if k != "page" and (v := request.GET.get(k, ""))}
     context = {
         "filters_form": filters_form,

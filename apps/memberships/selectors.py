@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable, Iterable
 
 from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
@@ -13,22 +14,46 @@ from apps.plans.models import Plan
 from .models import CURRENT_STATUSES, Freeze, Membership, MembershipEvent
 
 
-def membership_current_for(*, member: Member, today: datetime.date | None = None) -> Membership | None:
-    """The member's current membership (active, frozen or past due), with its plan, or None.
+def _current_rank(today: datetime.date) -> Callable[[Membership], tuple[bool, bool, int, int]]:
+    """The sort key of "most current first": in effect `today` (started on or before
+    it) before a future start, then a recurring plan before a pass or pack, then the
+    latest start, then the newest row."""
+
+    def rank(m: Membership) -> tuple[bool, bool, int, int]:
+        return (m.start_date > today, m.plan.kind != Plan.Kind.RECURRING, -m.start_date.toordinal(), -m.pk)
+
+    return rank
+
+
+def membership_pick_current(memberships: Iterable[Membership], *, today: datetime.date) -> Membership | None:
+    """The one membership to show as a member's current one, from their memberships
+    (their plans loaded), or None when none is current (active, frozen or past due).
 
     When the member holds several (a class pack beside a monthly plan, or a renewal
-    that starts later), the one in effect `today` (gym-local, default the active
-    timezone's date) wins over a future one, then a recurring plan over a pass or
-    pack, then the latest start. One query.
+    that starts later), the one in effect `today` (gym-local) wins over a future one,
+    then a recurring plan over a pass or pack, then the latest start. Rows that are
+    not current are skipped. Pure: no query, so it serves prefetched rows (e.g.
+    `current_memberships` from `apps.members.selectors.member_list`) and
+    `membership_current_for` alike.
+    """
+    return min((m for m in memberships if m.is_current), key=_current_rank(today), default=None)
+
+
+def membership_sort_current(memberships: Iterable[Membership], *, today: datetime.date) -> list[Membership]:
+    """The current ones of `memberships` (plans loaded), most current first: the order
+    `membership_pick_current` ranks them in, so the first is the one it picks. For
+    pages and exports that list every current membership. Pure: no query."""
+    return sorted((m for m in memberships if m.is_current), key=_current_rank(today))
+
+
+def membership_current_for(*, member: Member, today: datetime.date | None = None) -> Membership | None:
+    """The member's current membership (active, frozen or past due), with its plan, or
+    None: `membership_pick_current` over their current memberships, `today` defaulting
+    to the active timezone's date (the gym's). One query.
     """
     today = today or timezone.localdate()
-    current = list(Membership.objects.filter(member=member, status__in=CURRENT_STATUSES).select_related("plan"))
-    if not current:
-        return None
-    return min(
-        current,
-        key=lambda m: (m.start_date > today, m.plan.kind != Plan.Kind.RECURRING, -m.start_date.toordinal(), -m.pk),
-    )
+    current = Membership.objects.filter(member=member, status__in=CURRENT_STATUSES).select_related("plan")
+    return membership_pick_current(current, today=today)
 
 
 def membership_history(*, member: Member) -> QuerySet[Membership]:
