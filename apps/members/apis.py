@@ -4,10 +4,7 @@ Medical notes follow one rule on every member payload: owners, managers and
 trainers read and write `medical_notes`; for a receptionist the key is absent
 from responses, and a request that sends it is refused with 403
 `field_forbidden` (nothing is saved), so a client never believes it wrote a
-field it cannot see.
-
-This module also holds the two small pieces the plans and memberships APIs share:
-`ApiPagination` and `domain_error`.
+field it cannot see (`apps.members.access`).
 """
 
 from __future__ import annotations
@@ -35,9 +32,6 @@ from .errors import MemberError
 from .models import Member
 from .selectors import SORTS, member_list
 from .services import member_create, member_update
-
-# --- shared by the members, plans and memberships APIs ---------------------------------
-
 
 # --- members -----------------------------------------------------------------------------
 
