@@ -18,6 +18,8 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.members.api_urls")),
     path("", include("apps.plans.api_urls")),
     path("", include("apps.memberships.api_urls")),
+    path("", include("apps.classes.api_urls")),
+    path("", include("apps.bookings.api_urls")),
 ]
 
 urlpatterns = [
@@ -25,6 +27,8 @@ urlpatterns = [
     path("members/", include("apps.members.urls")),
     path("plans/", include("apps.plans.urls")),
     path("memberships/", include("apps.memberships.urls")),
+    path("schedule/", include("apps.classes.urls")),
+    path("bookings/", include("apps.bookings.urls")),
     path("accounts/welcome/", account_views.handoff_login_view, name="account-handoff"),
     path("accounts/", include("allauth.urls")),
     path("admin/", gym_admin_site.urls),

@@ -45,6 +45,16 @@ class Gym(TenantMixin):
     country = CountryField(blank=True)
     marketplace_enabled = models.BooleanField(default=False)
     billing_hour = models.PositiveSmallIntegerField(default=6, help_text=_("Local hour (0-23) when billing runs."))
+    # Booking policy (issue 4). Windows are in hours before a class session starts.
+    booking_window_hours = models.PositiveIntegerField(
+        default=168, help_text=_("How far ahead members may book a class session (hours).")
+    )
+    cancellation_window_hours = models.PositiveIntegerField(
+        default=12, help_text=_("Cancelling later than this before the start is a late cancel (hours).")
+    )
+    late_cancel_refunds_credit = models.BooleanField(
+        default=False, help_text=_("Refund the class credit on a late cancel (most studios do not).")
+    )
     logo = models.ImageField(upload_to=gym_logo_upload_to, blank=True)
     suspended_reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

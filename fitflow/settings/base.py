@@ -102,6 +102,9 @@ TENANT_APPS = [
     "apps.members",  # member profiles, CSV import/export, GDPR export and erasure
     "apps.plans",  # priced offers: recurring, one-off, class pack
     "apps.memberships",  # a member on a plan over time: freeze, cancel, renew, change plan
+    "apps.classes",  # classes, recurring schedules, class sessions (the timetable)
+    "apps.bookings",  # bookings, waitlist, the class-credit ledger
+    "apps.notifications",  # notifications recorded for members (sending comes later)
     "apps.dashboard",  # the owner/staff dashboard pages (no models of its own)
 ]
 
