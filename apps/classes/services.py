@@ -42,7 +42,7 @@ CLASS_FIELDS = (
     "location",
     "is_active",
 )
-_FREQ = {
+_FREQ: dict[str, int] = {
     ClassSchedule.Frequency.DAILY: rrule.DAILY,
     ClassSchedule.Frequency.WEEKLY: rrule.WEEKLY,
     ClassSchedule.Frequency.MONTHLY: rrule.MONTHLY,
@@ -124,7 +124,7 @@ def schedule_preview(
         until=datetime.datetime.combine(until, datetime.time.max) if until else None,
         count=count or None,
     )
-    local = []
+    local: list[datetime.datetime] = []
     for naive in rule:
         if len(local) == MAX_OCCURRENCES:
             raise ClassError("schedule_too_long", f"At most {MAX_OCCURRENCES} sessions at once.", "until")
