@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
 from apps.accounts.models import User
+from apps.classes.demo import demo_timetable_seed
 from apps.members.demo import demo_members_seed
 from apps.staff.roles import Role
 from apps.staff.services import staff_role_assign
@@ -21,6 +22,10 @@ SUPERADMIN_EMAIL = "admin@fitflow.localhost"
 DEMO_USERS = [
     ("owner@demo.localhost", "Olivia", "Owner", Role.OWNER),
     ("desk@demo.localhost", "Dumi", "Desk", Role.RECEPTIONIST),
+    ("thandi@demo.localhost", "Thandi", "Mokoena", Role.TRAINER),
+    ("james@demo.localhost", "James", "Carter", Role.TRAINER),
+    ("priya@demo.localhost", "Priya", "Naidoo", Role.TRAINER),
+    ("marco@demo.localhost", "Marco", "Rossi", Role.MANAGER),
 ]
 
 
@@ -56,8 +61,12 @@ class Command(BaseCommand):
             for email, first, last, role in DEMO_USERS:
                 staff_role_assign(user=_user(email, first, last), role=role)
             created = demo_members_seed()
+            instructors = [_user(email) for email, _, _, role in DEMO_USERS if role in (Role.TRAINER, Role.MANAGER)]
+            sessions = demo_timetable_seed(instructors=instructors)
         if created:
             self.stdout.write(f"Demo gym: {created} members, 6 plans and their memberships created.")
+        if sessions:
+            self.stdout.write(f"Demo gym: 6 classes and {sessions} class sessions with bookings created.")
         port = options["port"]
         self.stdout.write(
             "\n".join(
