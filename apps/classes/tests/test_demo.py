@@ -14,7 +14,7 @@ from apps.tenants.models import Gym
 pytestmark = pytest.mark.django_db
 
 
-def test_demo_timetable(gym_a: Gym, make_staff) -> None:  # noqa: ANN001
+def test_demo_timetable(gym_a: Gym, make_staff) -> None:
     instructors = [make_staff(gym_a, Role.TRAINER) for _ in range(4)]
     with tenant_context(gym_a):
         demo_members_seed(count=300)
