@@ -1,0 +1,156 @@
+"""The member-side rules, shared by `booking_create` and waitlist promotion: which
+memberships may book a session (rule 3), whether the member is already booked or
+busy then (rule 4), and which bucket pays (rule 5). Private to the package.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from apps.classes.models import ClassSession
+from apps.memberships.models import Freeze, Membership
+from apps.plans.models import Plan
+
+from ..credits import BucketState, bucket_states
+from ..models import Booking
+from ._common import HOLDING_STATUSES, Status
+
+
+def session_allowed_plan_ids(session: ClassSession) -> set[int]:
+    """The plans that may book the session's class; empty means every plan. One query."""
+    return set(session.gym_class.allowed_plans.values_list("pk", flat=True))
+
+
+def access_hours_allow(plan: Plan, local_start: datetime.datetime) -> bool:
+    """True when the plan's access hours (gym-local windows; none = any time) contain
+    `local_start`: its weekday is listed and start <= time < end."""
+    if not plan.access_hours:
+        return True
+    at = local_start.time().replace(tzinfo=None)
+    for window in plan.access_hours:
+        try:
+            weekdays = {int(d) for d in window["weekdays"]}
+            start = datetime.time.fromisoformat(window["start"])
+            end = datetime.time.fromisoformat(window["end"])
+        except (KeyError, TypeError, ValueError):
+            continue  # a malformed window grants nothing
+        if local_start.weekday() in weekdays and start <= at < end:
+            return True
+    return False
+
+
+def _covers(membership: Membership, day: datetime.date) -> bool:
+    """The membership's term includes `day` (a cancel-at-period-end contract ends the
+    day before its next billing date)."""
+    if membership.start_date > day:
+        return False
+    if membership.end_date is not None and membership.end_date < day:
+        return False
+    ends_at_period_end = membership.cancel_at_period_end and membership.next_billing_date is not None
+    return not (ends_at_period_end and membership.next_billing_date <= day)  # type: ignore[operator]
+
+
+def memberships_eligible(
+    memberships: Iterable[Membership],
+    *,
+    session: ClassSession,
+    tz: datetime.tzinfo,
+    allowed_plan_ids: set[int],
+) -> tuple[list[Membership], str]:
+    """Rule 3: those of `memberships` (the member's, plans loaded) that may book
+    `session`: active (frozen, past due, cancelled and expired do not count), their
+    term covering the session's gym-local date with no freeze scheduled over it, their
+    plan allowed for the class and its access hours containing the start. Returns
+    (eligible, why not) where `why not` explains the furthest any membership got when
+    none is eligible. At most one query (freezes), only when a candidate is left."""
+    local_start = session.starts_at.astimezone(tz)
+    day = local_start.date()
+    stages = [
+        ("has no active membership.", lambda m: m.status == Membership.Status.ACTIVE),
+        ("has no membership that covers the class's date.", lambda m: _covers(m, day)),
+        (
+            "has no plan that may book this class.",
+            lambda m: not allowed_plan_ids or m.plan_id in allowed_plan_ids,
+        ),
+        (
+            "has no plan whose access hours include the class's start.",
+            lambda m: access_hours_allow(m.plan, local_start),
+        ),
+    ]
+    candidates = list(memberships)
+    why = stages[0][0]
+    for message, passes in stages:
+        why = message
+        candidates = [m for m in candidates if passes(m)]
+        if not candidates:
+            return [], f"The member {why}"
+    frozen_then = set(
+        Freeze.objects.filter(
+            membership_id__in=[m.pk for m in candidates], ended_on__isnull=True, start_date__lte=day, end_date__gte=day
+        ).values_list("membership_id", flat=True)
+    )
+    candidates = [m for m in candidates if m.pk not in frozen_then]
+    if not candidates:
+        return [], "The member's membership is frozen on the class's date."
+    return candidates, ""
+
+
+def booking_clash(*, member_id: int, session: ClassSession, exclude_booking_id: int | None = None) -> str | None:
+    """Rule 4: `already_booked` when the member holds a confirmed, waitlisted,
+    attended or no-show booking for `session`; `booking_conflict` when they hold a
+    confirmed (or attended) booking of another session overlapping it in time; else
+    None. A waitlist place elsewhere is no conflict. One query."""
+    clashes = (
+        Booking.objects.filter(member_id=member_id)
+        .filter(
+            Q(session_id=session.pk, status__in=HOLDING_STATUSES)
+            | Q(
+                status__in=[Status.CONFIRMED, Status.ATTENDED],
+                session__starts_at__lt=session.ends_at,
+                session__ends_at__gt=session.starts_at,
+            )
+        )
+        .exclude(pk=exclude_booking_id or 0)
+        .values_list("session_id", flat=True)
+    )
+    sessions = set(clashes)
+    if session.pk in sessions:
+        return "already_booked"
+    return "booking_conflict" if sessions else None
+
+
+CLASH_MESSAGES = {
+    "already_booked": "The member is already booked into this class.",
+    "booking_conflict": "The member is booked into another class at the same time.",
+}
+
+
+@dataclass(frozen=True)
+class CreditChoice:
+    """Who pays for a booking: `membership`, `credits` to spend (0 when unlimited), and
+    the locked bucket (`state`, None when unlimited)."""
+
+    membership: Membership
+    credits: int
+    state: BucketState | None
+
+
+def credits_choose(eligible: list[Membership], *, cost: int, today: datetime.date) -> CreditChoice | None:
+    """Rule 5: the membership that pays `cost` credits, or None when none can. An
+    unlimited membership pays nothing and wins; otherwise the limited bucket with
+    enough unexpired credits that lapses soonest (no expiry last), one bucket paying
+    the whole cost. `eligible` are locked by the caller; their buckets are brought up
+    to date (lazy purchase/grant/expire rows)."""
+    unlimited = [m for m in eligible if m.class_credits is None]
+    if unlimited:
+        return CreditChoice(min(unlimited, key=lambda m: m.pk), 0, None)
+    states = bucket_states(eligible, today=today)
+    usable = [s for s in states.values() if not s.expired(today) and s.balance >= cost]
+    if not usable:
+        return None
+    best = min(usable, key=lambda s: (s.expires_on or datetime.date.max, s.membership.pk))
+    return CreditChoice(best.membership, cost, best)
