@@ -68,11 +68,14 @@ def credit_allowance_period(*, membership: Membership, on: datetime.date) -> tup
     """The allowance period of a recurring membership that contains the date `on`, as
     (first day, last day), both inclusive.
 
-    Periods are the membership's billing periods: anchored on `next_billing_date` (the
-    start of the next period; `start_date` if there is none) and stepped by
-    `billing_period_delta` multiples of the anchor, so month ends do not drift (monthly
-    from 31 January: 28 February, 31 March, ...). A period that would begin before the
-    membership starts begins on `start_date` (trial days form a period of their own).
+    Periods are the membership's billing periods. The one in effect is the period that
+    ends the day before `next_billing_date` (billing moves that date on each period,
+    keeping the anchor day: monthly from 31 January bills 28 February, then 31 March,
+    so March's period is 28 February to 30 March). Dates before or after it step from
+    `next_billing_date` (`start_date` if there is none) by whole multiples of
+    `billing_period_delta`, e.g. when billing has not moved the date on yet. A period
+    that would begin before the membership starts begins on `start_date` (trial days
+    form a period of their own).
     Raises ValueError when the membership has no billing period (not recurring).
     """
     delta = billing_period_delta(billing_period=membership.billing_period, interval=membership.billing_interval)

@@ -16,7 +16,9 @@ from ._common import Status, current_gym, gym_tz, notify, session_lock
 
 
 @transaction.atomic
-def session_bookings_cancel(*, session: ClassSession, reason: str, actor: User | None = None) -> int:
+def session_bookings_cancel(
+    *, session: ClassSession, reason: str, actor: User | None = None, now: datetime.datetime | None = None
+) -> int:
     """The gym cancelled `session`: every confirmed and waitlisted booking becomes
     cancelled with `reason`, confirmed ones get their credits back whatever the
     cancellation window (a `refund` row each), and a `session_cancelled` notification
@@ -26,9 +28,10 @@ def session_bookings_cancel(*, session: ClassSession, reason: str, actor: User |
     does, in the same transaction, so no booking slips in between (this service holds
     the session's row lock until that transaction commits). Attended and no-show
     bookings are left alone. Idempotent: a second call finds nothing to cancel.
+    `now` (default the current time) stamps `cancelled_at` and dates the refunds.
     Raises `session_not_found`.
     """
-    now = timezone.now()
+    now = now or timezone.now()
     locked = session_lock(session.pk)
     bookings = list(
         Booking.objects.filter(session=locked, status__in=[Status.CONFIRMED, Status.WAITLISTED])
