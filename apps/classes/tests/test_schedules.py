@@ -171,3 +171,37 @@ def test_instructor_from_another_gym_is_refused(gym_a: Gym, gym_b: Gym, make_sta
     coach_b = make_staff(gym_b, Role.TRAINER)
     with tenant_context(gym_a), pytest.raises(ClassError):
         class_create(name="Spin", default_instructor=coach_b)
+
+
+def test_cancelling_a_session_cancels_its_bookings_refunds_and_records_notices(gym_a: Gym) -> None:
+    from apps.bookings.models import Booking, CreditEntry
+    from apps.bookings.services import booking_create
+    from apps.memberships.tests.factories import MembershipFactory
+    from apps.notifications.models import Notification
+    from apps.plans.tests.factories import PlanFactory
+
+    with tenant_context(gym_a):
+        gym_class = GymClassFactory(capacity=1)
+        session = ClassSession.objects.create(
+            gym_class=gym_class,
+            starts_at=datetime.datetime(2027, 5, 3, 7, tzinfo=datetime.UTC),
+            ends_at=datetime.datetime(2027, 5, 3, 8, tzinfo=datetime.UTC),
+        )
+        plan = PlanFactory(class_credits=8)
+        now = datetime.datetime(2027, 5, 1, 12, tzinfo=datetime.UTC)
+        first, second = (
+            MembershipFactory(plan=plan, start_date=D(2027, 4, 20), next_billing_date=D(2027, 5, 20)) for _ in range(2)
+        )
+        confirmed = booking_create(member=first.member, session=session, now=now)
+        waiting = booking_create(member=second.member, session=session, join_waitlist=True, now=now)
+
+        session_cancel(session=session, scope="this", reason="Instructor ill", now=now)
+
+        statuses = dict(Booking.objects.values_list("pk", "status"))
+        assert statuses == {confirmed.pk: "cancelled", waiting.pk: "cancelled"}
+        refunds = CreditEntry.objects.filter(booking=confirmed, kind="refund")
+        assert [r.amount for r in refunds] == [1]
+        assert set(Notification.objects.filter(kind="session_cancelled").values_list("member_id", flat=True)) == {
+            first.member_id,
+            second.member_id,
+        }
