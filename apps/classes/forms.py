@@ -29,6 +29,12 @@ WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat
 SCOPES = [("this", "This session only"), ("following", "This and all following sessions of its schedule")]
 
 
+def _sane_date(day: datetime.date) -> None:
+    """Dates far outside a timetable's reach (which would overflow week arithmetic)."""
+    if not 2000 <= day.year <= 2100:
+        raise ValidationError("Enter a date between the years 2000 and 2100.", code="out_of_range")
+
+
 def safe_colour(value: str) -> str:
     """`value` when it is a `#rrggbb` colour, else the default (it goes into a style attribute)."""
     return value if HEX_COLOUR.match(value or "") else DEFAULT_COLOUR
@@ -59,7 +65,7 @@ class ServiceErrorForm(forms.Form):
 class TimetableFilterForm(forms.Form):
     """The timetable's week and filters, from the query string (all optional)."""
 
-    week = forms.DateField(required=False, widget=DateInput)
+    week = forms.DateField(required=False, widget=DateInput, validators=[_sane_date])
     instructor = TrainerChoiceField(queryset=User.objects.none(), required=False, empty_label="Any instructor")
     type = forms.ChoiceField(required=False, choices=[("", "Any type"), *GymClass.Type.choices], label="Type")
 
@@ -155,9 +161,9 @@ class ScheduleForm(ServiceErrorForm):
         label="On",
         help_text="Weekly only. None ticked: the start date's weekday.",
     )
-    start_date = forms.DateField(widget=DateInput, label="First date")
+    start_date = forms.DateField(widget=DateInput, label="First date", validators=[_sane_date])
     start_time = forms.TimeField(widget=TimeInput, label="Start time (gym time)")
-    until = forms.DateField(required=False, widget=DateInput, label="Until (last date)")
+    until = forms.DateField(required=False, widget=DateInput, label="Until (last date)", validators=[_sane_date])
     count = forms.IntegerField(
         required=False,
         min_value=1,

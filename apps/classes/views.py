@@ -64,7 +64,8 @@ def timetable_view(request: HttpRequest) -> HttpResponse:
     """`/schedule/?week=YYYY-MM-DD&instructor=&type=`: the gym-local week, Monday to
     Sunday, each session a block in its class's colour."""
     zone = _gym_zone(request)
-    today = datetime.datetime.now(zone).date()
+    now = timezone.now()
+    today = now.astimezone(zone).date()
     filters_form = TimetableFilterForm(request.GET)
     monday = filters_form.week_start(today)
     filters = filters_form.filters()
@@ -80,6 +81,7 @@ def timetable_view(request: HttpRequest) -> HttpResponse:
         session.colour = safe_colour(session.gym_class.colour)  # type: ignore[attr-defined]
         session.teacher = session.instructor or session.gym_class.default_instructor  # type: ignore[attr-defined]
         session.is_full = session.booked_count >= session.capacity  # type: ignore[attr-defined]
+        session.is_past = session.ends_at <= now  # type: ignore[attr-defined]
         days[index]["sessions"].append(session)
     kept = {
         k: v for k, v in (("instructor", request.GET.get("instructor", "")), ("type", request.GET.get("type", ""))) if v

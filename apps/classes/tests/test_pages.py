@@ -243,8 +243,8 @@ def test_filters_by_instructor_and_type_and_keeps_them_across_weeks(
     assert set(_blocks(both)) == {yoga_by_other.pk}
 
     # Bad filter values are ignored rather than refused: it is a page of links.
-    loose = client.get("/schedule/?week=not-a-date&type=nonsense&instructor=999999999")
-    assert loose.status_code == 200
+    for query in ["week=not-a-date&type=nonsense&instructor=999999999", "week=9999-12-31", "week=0001-01-01"]:
+        assert client.get(f"/schedule/?{query}").status_code == 200, query
 
 
 def test_htmx_week_navigation_returns_only_the_week(login, gym_a: Gym, yoga: GymClass) -> None:
@@ -509,6 +509,7 @@ def test_a_confirm_for_a_changed_rule_shows_the_new_dates_instead_of_creating(
         ({"weekdays": ["9"]}, "weekdays"),
         ({"start_time": "25:00"}, "start_time"),
         ({"frequency": "yearly"}, "frequency"),
+        ({"start_date": "9999-12-30"}, "start_date"),
     ],
 )
 def test_bad_rules_are_400_and_create_nothing(login, gym_a: Gym, yoga: GymClass, overrides, field) -> None:
