@@ -417,3 +417,34 @@ def test_the_member_page_shows_the_bookings_tab(login, gym_a: Gym, session: Clas
         pytest.skip("apps/members/views.py does not pass the bookings tab's context yet")
     html = response.content.decode()
     assert "Spin 45" in html and f'href="/schedule/sessions/{session.pk}/"' in html
+
+
+def test_the_roster_runs_a_constant_number_of_queries(
+    login, gym_a: Gym, spin: GymClass, django_assert_num_queries
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = login()
+    with tenant_context(gym_a):
+        big = starting_in(datetime.timedelta(minutes=10), spin)
+        one_member = MemberFactory(first_name="Solo", last_name="Searcher")
+        Booking.objects.create(member=one_member, session=big, status=Booking.Status.CONFIRMED)
+    with CaptureQueriesContext(connection) as one:
+        client.get(f"/schedule/sessions/{big.pk}/?q=search")
+    with tenant_context(gym_a):
+        members = MemberFactory.create_batch(60, last_name="Searchable")
+        Booking.objects.bulk_create(
+            [
+                Booking(
+                    member=m,
+                    session=big,
+                    status=[Booking.Status.CONFIRMED, Booking.Status.WAITLISTED, Booking.Status.CANCELLED][i % 3],
+                    waitlist_position=i if i % 3 == 1 else None,
+                )
+                for i, m in enumerate(members)
+            ]
+        )
+    with django_assert_num_queries(len(one.captured_queries)):
+        response = client.get(f"/schedule/sessions/{big.pk}/?q=search")
+    assert response.content.decode().count('class="booking-row') == 21

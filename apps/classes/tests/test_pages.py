@@ -643,3 +643,25 @@ def test_gym_b_classes_and_sessions_are_404_from_gym_a(login, gym_b: Gym) -> Non
     assert "Gym B Boxing" not in client.get("/schedule/classes/").content.decode()
     week = foreign.starts_at.date().isoformat()
     assert foreign.pk not in _blocks(client.get(f"/schedule/?week={week}").content.decode())
+
+
+def test_the_class_list_runs_a_constant_number_of_queries(
+    login, gym_a: Gym, trainer: User, django_assert_num_queries
+) -> None:
+    client = login(Role.MANAGER)
+    with tenant_context(gym_a):
+        plans = [PlanFactory() for _ in range(3)]
+        GymClassFactory(default_instructor=trainer).allowed_plans.set(plans[:1])
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as one:
+        client.get("/schedule/classes/")
+    with tenant_context(gym_a):
+        for i in range(60):
+            GymClassFactory(default_instructor=trainer if i % 2 else None, is_active=bool(i % 5)).allowed_plans.set(
+                plans[: i % 4]
+            )
+    with django_assert_num_queries(len(one.captured_queries)):
+        response = client.get("/schedule/classes/")
+    assert response.content.decode().count('class="swatch"') == 61
