@@ -25,6 +25,8 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from apps.bookings.selectors import credit_ledger, member_bookings
+from apps.bookings.services import credits_summary
 from apps.memberships.selectors import membership_history
 from apps.staff.access import require_gym_role
 from apps.staff.roles import Role
@@ -183,6 +185,14 @@ def member_detail_view(request: HttpRequest, member_id: int) -> HttpResponse:
     }
     if tab == "memberships":
         context["memberships"] = membership_history(member=member)
+    elif tab == "bookings":
+        now = timezone.now()
+        bookings = member_bookings(member=member)
+        context["upcoming_bookings"] = bookings.filter(session__starts_at__gte=now)
+        context["past_bookings"] = bookings.filter(session__starts_at__lt=now).reverse()[:100]
+        # Brings lazily-due ledger rows (period grants, expiries) up to date first.
+        context["credits"] = credits_summary(member=member)
+        context["ledger"] = credit_ledger(member=member)
     template = "members/detail.html#tabs" if _partial(request) else "members/detail.html"
     return render(request, template, context)
 

@@ -425,7 +425,7 @@ def test_detail_tabs_swap_with_htmx_and_keep_hrefs(login, member: Member) -> Non
 
     partial = client.get(f"/members/{member.pk}/", {"tab": "bookings"}, HTTP_HX_REQUEST="true").content.decode()
     assert "<html" not in partial
-    assert "arrive with the timetable" in partial.lower()
+    assert "credit ledger" in partial.lower()
     assert (
         'href="?tab=bookings" hx-get="?tab=bookings" hx-target="#member-tabs" hx-push-url="true" aria-current="page"'
         in partial
