@@ -1,5 +1,10 @@
-"""`/api/v1/` routes of the classes app."""
+"""`/api/v1/` routes of the classes app: the timetable for the apps, and its public iCal feed."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import apis
+
+urlpatterns = [
+    path("schedule/", apis.ScheduleApi.as_view(), name="schedule"),
+    path("schedule.ics", apis.ScheduleFeedApi.as_view(), name="schedule-feed"),
+]
