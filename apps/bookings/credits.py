@@ -35,12 +35,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.members.models import Member
-from apps.memberships.models import CURRENT_STATUSES, Membership
+from apps.memberships.models import CURRENT_STATUSES, Freeze, Membership
 from apps.memberships.services import billing_period_delta
 
 from .errors import BookingError
@@ -139,20 +139,33 @@ class BucketState:
         return entry
 
 
-def memberships_lock(*, member_ids: Iterable[int] = (), membership_ids: Iterable[int] = ()) -> list[Membership]:
+def memberships_lock(
+    *,
+    member_ids: Iterable[int] = (),
+    membership_ids: Iterable[int] = (),
+    frozen_on: datetime.date | None = None,
+) -> list[Membership]:
     """Lock, in one statement and in primary-key order, the current memberships
     (active, frozen, past due) of `member_ids` and the memberships `membership_ids`
-    (whatever their status). Returns them with their plans. Call it at most once per
-    transaction, after locking the class session (see the module docstring)."""
+    (whatever their status). Returns them with their plans. With `frozen_on`, each one
+    also tells (`frozen_then`) whether a freeze not ended early covers that date, in the
+    same statement. Call it at most once per transaction, after locking the class
+    session (see the module docstring)."""
     member_ids, membership_ids = list(member_ids), list(membership_ids)
     if not member_ids and not membership_ids:
         return []
-    return list(
+    locked = (
         Membership.objects.select_for_update(of=("self",))
         .select_related("plan")
         .filter(Q(member_id__in=member_ids, status__in=CURRENT_STATUSES) | Q(pk__in=membership_ids))
         .order_by("pk")
     )
+    if frozen_on is not None:
+        covering = Freeze.objects.filter(
+            membership=OuterRef("pk"), ended_on__isnull=True, start_date__lte=frozen_on, end_date__gte=frozen_on
+        )
+        locked = locked.annotate(frozen_then=Exists(covering))
+    return list(locked)
 
 
 def bucket_states(memberships: Iterable[Membership], *, today: datetime.date) -> dict[int, BucketState]:

@@ -8,11 +8,12 @@ import datetime
 import zoneinfo
 from typing import Any
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, OuterRef, Q
 from django_tenants.utils import get_public_schema_name
 
-from apps.classes.models import ClassSession
+from apps.classes.models import ClassSession, GymClass
 from apps.notifications.services import notification_record
 from apps.tenants.models import Gym
 
@@ -57,13 +58,25 @@ def gym_tz(gym: Gym) -> datetime.tzinfo:
 
 
 def session_lock(session_id: int) -> ClassSession:
-    """The session row, re-read under `SELECT ... FOR UPDATE` with its class: every
-    change to a session's bookings holds this lock, so they run one after the other.
-    Raises `session_not_found` when the id is not in this gym."""
+    """The session row, re-read under `SELECT ... FOR UPDATE` with its class and the ids
+    of the plans allowed to book it (`allowed_plan_ids`, a subquery in the same
+    statement): every change to a session's bookings holds this lock, so they run one
+    after the other. Raises `session_not_found` when the id is not in this gym."""
+    allowed = GymClass.allowed_plans.through.objects.filter(gymclass_id=OuterRef("gym_class_id")).values("plan_id")
     try:
-        return ClassSession.objects.select_for_update(of=("self",)).select_related("gym_class").get(pk=session_id)
+        return (
+            ClassSession.objects.select_for_update(of=("self",))
+            .select_related("gym_class")
+            .annotate(allowed_plan_ids=ArraySubquery(allowed))
+            .get(pk=session_id)
+        )
     except ClassSession.DoesNotExist:
         raise BookingError("session_not_found", "This class session does not exist.", field="session") from None
+
+
+def session_local_date(session: ClassSession, tz: datetime.tzinfo) -> datetime.date:
+    """The gym-local date the session starts on."""
+    return session.starts_at.astimezone(tz).date()
 
 
 def session_counts(session: ClassSession) -> tuple[int, int]:

@@ -21,17 +21,11 @@ from ._common import (
     current_gym,
     gym_tz,
     notify,
-    session_counts,
+    session_local_date,
     session_lock,
     waitlist_renumber,
 )
-from .eligibility import (
-    CLASH_MESSAGES,
-    booking_clash,
-    credits_choose,
-    memberships_eligible,
-    session_allowed_plan_ids,
-)
+from .eligibility import CLASH_MESSAGES, credits_choose, memberships_eligible, session_allowed_plan_ids, session_state
 from .waitlist import promote_locked
 
 
@@ -103,40 +97,40 @@ def booking_create(
     closed = session_closed_reason(locked, now=now)
     if closed is not None:
         raise closed
-    memberships = memberships_lock(member_ids=[member.pk])
+    memberships = memberships_lock(member_ids=[member.pk], frozen_on=session_local_date(locked, tz))
     eligible, why = memberships_eligible(
         memberships, session=locked, tz=tz, allowed_plan_ids=session_allowed_plan_ids(locked)
     )
     if not eligible:
         raise BookingError("no_valid_membership", why)
-    clash = booking_clash(member_id=member.pk, session=locked)
-    if clash is not None:
-        raise BookingError(clash, CLASH_MESSAGES[clash])
+    state = session_state(member_id=member.pk, session=locked)
+    if state.clash is not None:
+        raise BookingError(state.clash, CLASH_MESSAGES[state.clash])
     choice = credits_choose(eligible, cost=locked.gym_class.credits_required, today=now.astimezone(tz).date())
     if choice is None:
         raise BookingError(
             "insufficient_credits",
             f"This class needs {locked.gym_class.credits_required} credits and the member has not enough left.",
         )
-    taken, last_position = session_counts(locked)
-    if taken < locked.capacity:
+    if state.taken < locked.capacity:
         status, position, credits = Status.CONFIRMED, None, choice.credits
     elif join_waitlist:
-        status, position, credits = Status.WAITLISTED, last_position + 1, 0
+        status, position, credits = Status.WAITLISTED, state.last_position + 1, 0
     else:
         raise BookingError("class_full", "This class is full. Join the waitlist to be told when a spot frees up.")
     try:
-        with transaction.atomic():  # a savepoint: the caller's transaction survives the violation
-            booking = Booking.objects.create(
-                member=member,
-                session=locked,
-                membership=choice.membership,
-                status=status,
-                waitlist_position=position,
-                credits_spent=credits,
-                booked_by=actor,
-                confirmed_at=now if status == Status.CONFIRMED else None,
-            )
+        # No savepoint of its own: on a violation the error leaves this function's
+        # atomic block at once, which rolls back (to its savepoint when nested).
+        booking = Booking.objects.create(
+            member=member,
+            session=locked,
+            membership=choice.membership,
+            status=status,
+            waitlist_position=position,
+            credits_spent=credits,
+            booked_by=actor,
+            confirmed_at=now if status == Status.CONFIRMED else None,
+        )
     except IntegrityError as exc:
         if UNIQUE_BOOKING_CONSTRAINT in str(exc):
             raise BookingError("already_booked", CLASH_MESSAGES["already_booked"]) from exc
@@ -206,7 +200,11 @@ def booking_cancel(
     waiting_members = set(
         Booking.objects.filter(session=session, status=Status.WAITLISTED).values_list("member_id", flat=True)
     )
-    memberships = memberships_lock(member_ids=waiting_members, membership_ids=[refund_to] if refund_to else ())
+    memberships = memberships_lock(
+        member_ids=waiting_members,
+        membership_ids=[refund_to] if refund_to else (),
+        frozen_on=session_local_date(session, gym_tz(gym)),
+    )
     _cancelled(locked, Status.LATE_CANCELLED if late else Status.CANCELLED, reason=reason, now=now)
     if refund_to:
         today = now.astimezone(gym_tz(gym)).date()

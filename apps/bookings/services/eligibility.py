@@ -9,7 +9,7 @@ import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import Count, Max, Q
 
 from apps.classes.models import ClassSession
 from apps.memberships.models import Freeze, Membership
@@ -17,11 +17,15 @@ from apps.plans.models import Plan
 
 from ..credits import BucketState, bucket_states
 from ..models import Booking
-from ._common import HOLDING_STATUSES, Status
+from ._common import HOLDING_STATUSES, SPOT_STATUSES, Status
 
 
 def session_allowed_plan_ids(session: ClassSession) -> set[int]:
-    """The plans that may book the session's class; empty means every plan. One query."""
+    """The plans that may book the session's class; empty means every plan. Read from
+    `session_lock`'s annotation, else one query."""
+    annotated = getattr(session, "allowed_plan_ids", None)
+    if annotated is not None:
+        return set(annotated)
     return set(session.gym_class.allowed_plans.values_list("pk", flat=True))
 
 
@@ -66,7 +70,8 @@ def memberships_eligible(
     term covering the session's gym-local date with no freeze scheduled over it, their
     plan allowed for the class and its access hours containing the start. Returns
     (eligible, why not) where `why not` explains the furthest any membership got when
-    none is eligible. At most one query (freezes), only when a candidate is left."""
+    none is eligible. No query when the memberships were locked with
+    `frozen_on=` the session's local date; else one (freezes), when a candidate is left."""
     local_start = session.starts_at.astimezone(tz)
     day = local_start.date()
     stages = [
@@ -88,15 +93,32 @@ def memberships_eligible(
         candidates = [m for m in candidates if passes(m)]
         if not candidates:
             return [], f"The member {why}"
-    frozen_then = set(
-        Freeze.objects.filter(
-            membership_id__in=[m.pk for m in candidates], ended_on__isnull=True, start_date__lte=day, end_date__gte=day
-        ).values_list("membership_id", flat=True)
-    )
+    if all(hasattr(m, "frozen_then") for m in candidates):  # memberships_lock(frozen_on=day)
+        frozen_then = {m.pk for m in candidates if m.frozen_then}  # type: ignore[attr-defined]
+    else:
+        frozen_then = set(
+            Freeze.objects.filter(
+                membership_id__in=[m.pk for m in candidates],
+                ended_on__isnull=True,
+                start_date__lte=day,
+                end_date__gte=day,
+            ).values_list("membership_id", flat=True)
+        )
     candidates = [m for m in candidates if m.pk not in frozen_then]
     if not candidates:
         return [], "The member's membership is frozen on the class's date."
     return candidates, ""
+
+
+def _clash_filters(*, member_id: int, session: ClassSession) -> tuple[Q, Q]:
+    here = Q(member_id=member_id, session_id=session.pk, status__in=HOLDING_STATUSES)
+    overlapping = Q(
+        member_id=member_id,
+        status__in=[Status.CONFIRMED, Status.ATTENDED],
+        session__starts_at__lt=session.ends_at,
+        session__ends_at__gt=session.starts_at,
+    ) & ~Q(session_id=session.pk)
+    return here, overlapping
 
 
 def booking_clash(*, member_id: int, session: ClassSession, exclude_booking_id: int | None = None) -> str | None:
@@ -104,23 +126,40 @@ def booking_clash(*, member_id: int, session: ClassSession, exclude_booking_id: 
     attended or no-show booking for `session`; `booking_conflict` when they hold a
     confirmed (or attended) booking of another session overlapping it in time; else
     None. A waitlist place elsewhere is no conflict. One query."""
-    clashes = (
-        Booking.objects.filter(member_id=member_id)
-        .filter(
-            Q(session_id=session.pk, status__in=HOLDING_STATUSES)
-            | Q(
-                status__in=[Status.CONFIRMED, Status.ATTENDED],
-                session__starts_at__lt=session.ends_at,
-                session__ends_at__gt=session.starts_at,
-            )
-        )
+    here, overlapping = _clash_filters(member_id=member_id, session=session)
+    found = set(
+        Booking.objects.filter(here | overlapping)
         .exclude(pk=exclude_booking_id or 0)
         .values_list("session_id", flat=True)
     )
-    sessions = set(clashes)
-    if session.pk in sessions:
+    if session.pk in found:
         return "already_booked"
-    return "booking_conflict" if sessions else None
+    return "booking_conflict" if found else None
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """What `booking_create` reads of the bookings in one query: the member's clash
+    (rule 4, as `booking_clash`), the spots taken and the last waitlist position."""
+
+    clash: str | None
+    taken: int
+    last_position: int
+
+
+def session_state(*, member_id: int, session: ClassSession) -> SessionState:
+    """Rule 4 and the session's counts together, in one aggregate query over the
+    session's bookings and the member's. Exact while the caller holds the session's
+    lock (and the member's membership locks)."""
+    here, overlapping = _clash_filters(member_id=member_id, session=session)
+    agg = Booking.objects.filter(Q(session_id=session.pk) | Q(member_id=member_id)).aggregate(
+        here=Count("pk", filter=here),
+        overlapping=Count("pk", filter=overlapping),
+        taken=Count("pk", filter=Q(session_id=session.pk, status__in=SPOT_STATUSES)),
+        last=Max("waitlist_position", filter=Q(session_id=session.pk, status=Status.WAITLISTED)),
+    )
+    clash = "already_booked" if agg["here"] else "booking_conflict" if agg["overlapping"] else None
+    return SessionState(clash=clash, taken=agg["taken"], last_position=agg["last"] or 0)
 
 
 CLASH_MESSAGES = {

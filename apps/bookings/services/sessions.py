@@ -41,16 +41,16 @@ def session_bookings_cancel(
     if not bookings:
         return 0
     paid = [b for b in bookings if b.status == Status.CONFIRMED and b.credits_spent > 0 and b.membership_id]
-    today = now.astimezone(gym_tz(current_gym())).date()
-    states = bucket_states(
-        memberships_lock(membership_ids={b.membership_id for b in paid if b.membership_id}), today=today
-    )
     for b in bookings:
         b.status = Status.CANCELLED
         b.cancelled_at = now
         b.cancel_reason = (reason or "Cancelled by the gym")[:255]
         b.waitlist_position = None
     Booking.objects.bulk_update(bookings, ["status", "cancelled_at", "cancel_reason", "waitlist_position"])
+    today = now.astimezone(gym_tz(current_gym())).date()
+    states = bucket_states(
+        memberships_lock(membership_ids={b.membership_id for b in paid if b.membership_id}), today=today
+    )
     for b in paid:
         state = states.get(b.membership_id or 0)
         if state is not None:  # always, unless the membership's terms had no bucket

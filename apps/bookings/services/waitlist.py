@@ -14,7 +14,16 @@ from apps.tenants.models import Gym
 
 from ..credits import memberships_lock
 from ..models import Booking, CreditEntry, WaitlistSkip
-from ._common import Status, current_gym, gym_tz, notify, session_counts, session_lock, waitlist_renumber
+from ._common import (
+    Status,
+    current_gym,
+    gym_tz,
+    notify,
+    session_counts,
+    session_local_date,
+    session_lock,
+    waitlist_renumber,
+)
 from .eligibility import (
     CLASH_MESSAGES,
     booking_clash,
@@ -73,12 +82,14 @@ def promote_locked(
     )
     if not waiting:
         return []
+    tz = gym_tz(gym)
     if memberships is None:
-        memberships = memberships_lock(member_ids={b.member_id for b in waiting})
+        memberships = memberships_lock(
+            member_ids={b.member_id for b in waiting}, frozen_on=session_local_date(session, tz)
+        )
     by_member: dict[int, list[Membership]] = defaultdict(list)
     for m in memberships:
         by_member[m.member_id].append(m)
-    tz = gym_tz(gym)
     today = now.astimezone(tz).date()
     allowed = session_allowed_plan_ids(session)
     promoted: list[Booking] = []

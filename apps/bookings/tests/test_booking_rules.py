@@ -288,7 +288,14 @@ def test_the_unique_constraint_is_reported_as_already_booked(monkeypatch) -> Non
     membership = member_on(monthly_plan())
     session = session_at()
     booking_create(member=membership.member, session=session, now=NOW)
-    monkeypatch.setattr("apps.bookings.services.booking.booking_clash", lambda **kwargs: None)
+    from apps.bookings.services import booking as module
+    from apps.bookings.services.eligibility import session_state
+
+    def blind(**kwargs):  # rule 4's check sees nothing
+        state = session_state(**kwargs)
+        return type(state)(clash=None, taken=state.taken, last_position=state.last_position)
+
+    monkeypatch.setattr(module, "session_state", blind)
 
     refused("already_booked", member=membership.member, session=session)
     assert Booking.objects.filter(session=session).count() == 1
