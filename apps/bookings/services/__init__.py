@@ -17,8 +17,11 @@ Conventions:
 - `now` (aware datetime) defaults to `timezone.now()`; gym-local dates come from the
   current gym's timezone (`connection.tenant`; run inside `tenant_context(gym)`).
 - Lock order, the same everywhere so booking transactions never deadlock: the class
-  session row, then the booking row, then memberships (credit buckets) in one
-  statement in id order (`apps.bookings.credits.memberships_lock`).
+  session row first (whoever holds it owns that session's booking rows), then the
+  memberships (credit buckets) in one statement in id order
+  (`apps.bookings.credits.memberships_lock`). Only attendance marking locks a booking
+  row without the session, and it takes no other lock. The nightly expiry takes one
+  membership lock per transaction.
 - Notifications are rows recorded in the same transaction (sent later by the
   notifications issue), with one idempotency key per booking and kind:
   `booking_confirmed`, `waitlist_joined`, `waitlist_promoted`, `waitlist_removed`,

@@ -237,7 +237,8 @@ def booking_mark_attendance(
     no end (late corrections are fine). Credits do not move: a no-show's credit stays
     spent. Raises `attendance_not_allowed` (waitlisted or cancelled booking, cancelled
     session, or too early) or `booking_not_found`. Locks the booking row, so it
-    serialises with a cancellation of the same booking.
+    serialises with a cancellation of the same booking. `actor` (the trainer or
+    receptionist) is not stored yet: Booking has no field for who marked attendance.
     """
     now = now or timezone.now()
     try:
