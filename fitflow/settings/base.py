@@ -356,4 +356,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=5),
         "options": {"expires": 55 * 60},
     },
+    "bookings-no-show-dispatch": {
+        # Confirmed bookings of ended sessions become no-shows; sessions become completed.
+        "task": "apps.bookings.tasks.bookings_no_show_dispatch_task",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 14 * 60},
+    },
+    "credits-expiry-dispatch": {
+        # Class-pack and period credits past their expiry date get an `expire` ledger row.
+        "task": "apps.bookings.tasks.credits_expiry_dispatch_task",
+        "schedule": crontab(minute=20),
+        "options": {"expires": 55 * 60},
+    },
 }
