@@ -185,7 +185,7 @@ def booking_cancel(
     gym = current_gym()
     session, locked = _booking_lock(booking)
     if locked.status == Status.WAITLISTED:
-        _cancelled(locked, Status.CANCELLED, reason=reason, now=now)
+        _cancelled(locked, Status.CANCELLED, reason=reason, now=now, actor=actor)
         waitlist_renumber(session)
         return locked
     if locked.status != Status.CONFIRMED:
@@ -205,7 +205,7 @@ def booking_cancel(
         membership_ids=[refund_to] if refund_to else (),
         frozen_on=session_local_date(session, gym_tz(gym)),
     )
-    _cancelled(locked, Status.LATE_CANCELLED if late else Status.CANCELLED, reason=reason, now=now)
+    _cancelled(locked, Status.LATE_CANCELLED if late else Status.CANCELLED, reason=reason, now=now, actor=actor)
     if refund_to:
         today = now.astimezone(gym_tz(gym)).date()
         state = bucket_states([m for m in memberships if m.pk == refund_to], today=today)[refund_to]
@@ -216,12 +216,15 @@ def booking_cancel(
     return locked
 
 
-def _cancelled(booking: Booking, status: str, *, reason: str, now: datetime.datetime) -> None:
+def _cancelled(
+    booking: Booking, status: str, *, reason: str, now: datetime.datetime, actor: User | None = None
+) -> None:
     booking.status = status
     booking.cancelled_at = now
+    booking.cancelled_by = actor
     booking.cancel_reason = (reason or "")[:255]
     booking.waitlist_position = None
-    booking.save(update_fields=["status", "cancelled_at", "cancel_reason", "waitlist_position"])
+    booking.save(update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason", "waitlist_position"])
 
 
 @transaction.atomic
@@ -258,5 +261,6 @@ def booking_mark_attendance(
         )
     locked.status = Status.ATTENDED if attended else Status.NO_SHOW
     locked.attendance_marked_at = now
-    locked.save(update_fields=["status", "attendance_marked_at"])
+    locked.attendance_marked_by = actor
+    locked.save(update_fields=["status", "attendance_marked_at", "attendance_marked_by"])
     return locked

@@ -44,9 +44,12 @@ def session_bookings_cancel(
     for b in bookings:
         b.status = Status.CANCELLED
         b.cancelled_at = now
+        b.cancelled_by = actor
         b.cancel_reason = (reason or "Cancelled by the gym")[:255]
         b.waitlist_position = None
-    Booking.objects.bulk_update(bookings, ["status", "cancelled_at", "cancel_reason", "waitlist_position"])
+    Booking.objects.bulk_update(
+        bookings, ["status", "cancelled_at", "cancelled_by", "cancel_reason", "waitlist_position"]
+    )
     today = now.astimezone(gym_tz(current_gym())).date()
     states = bucket_states(
         memberships_lock(membership_ids={b.membership_id for b in paid if b.membership_id}), today=today
