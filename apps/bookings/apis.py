@@ -324,8 +324,9 @@ class BookingListApi(APIView):
             )
         except BookingError as exc:
             return _booking_error(exc)
-        fresh = _with_related(Booking.objects.filter(pk=booking.pk)).get()
-        return Response(_booking_data(request, fresh), status=status.HTTP_201_CREATED)
+        # The service hands back the booking with its locked session (and class), the
+        # member and the paying membership (with its plan): no need to read it again.
+        return Response(_booking_data(request, booking), status=status.HTTP_201_CREATED)
 
 
 class BookingDetailApi(APIView):
