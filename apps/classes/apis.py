@@ -116,7 +116,9 @@ def etag_matches(request: Request, etag: str) -> bool:
 
 
 def not_modified(etag: str, cache_control: str) -> Response:
-    return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag, "Cache-Control": cache_control})
+    """304 with the headers the 200 would have carried (RFC 9110 15.4.5)."""
+    headers = {"ETag": etag, "Cache-Control": cache_control, "Vary": "Authorization"}
+    return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
 
 
 # --- the caller's view of the sessions ------------------------------------------------------
