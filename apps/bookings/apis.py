@@ -51,6 +51,7 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from apps.classes.apis import (
@@ -451,6 +452,9 @@ class BookingFeedApi(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
+    # Calendar services poll from shared IPs: a scope of its own, not the anon API rate.
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "feeds"
     content_negotiation_class = JsonOnlyNegotiation
     cache_control = "private, max-age=900"
 

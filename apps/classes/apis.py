@@ -48,6 +48,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from apps.bookings.feeds import timetable_calendar, timetable_range
@@ -355,6 +356,9 @@ class ScheduleFeedApi(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
+    # Calendar services poll from shared IPs: a scope of its own, not the anon API rate.
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "feeds"
     content_negotiation_class = JsonOnlyNegotiation
     cache_control = "public, max-age=900"
 

@@ -252,6 +252,7 @@ REST_FRAMEWORK = {
         "anon": env("API_THROTTLE_ANON", default="60/min"),
         "user": env("API_THROTTLE_USER", default="600/min"),
         "auth": env("API_THROTTLE_AUTH", default="10/min"),
+        "feeds": env("API_THROTTLE_FEEDS", default="300/min"),
     },
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
