@@ -113,11 +113,15 @@ def notify(booking: Booking, kind: str, session: ClassSession, **data: Any) -> N
         member=booking.member,
         kind=kind,
         idempotency_key=f"{kind}:booking:{booking.pk}",
-        data={
-            "booking_id": booking.pk,
-            "session_id": session.pk,
-            "class_name": session.gym_class.name,
-            "starts_at": session.starts_at.isoformat(),
-            **data,
-        },
+        data={"booking_id": booking.pk, **notification_data(session, **data)},
     )
+
+
+def notification_data(session: ClassSession, **data: Any) -> dict[str, Any]:
+    """A booking notification's data about `session`, without the booking's id."""
+    return {
+        "session_id": session.pk,
+        "class_name": session.gym_class.name,
+        "starts_at": session.starts_at.isoformat(),
+        **data,
+    }

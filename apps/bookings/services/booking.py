@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -20,12 +20,19 @@ from ._common import (
     Status,
     current_gym,
     gym_tz,
-    notify,
+    notification_data,
     session_local_date,
     session_lock,
     waitlist_renumber,
 )
-from .eligibility import CLASH_MESSAGES, credits_choose, memberships_eligible, session_allowed_plan_ids, session_state
+from ._hot import booking_insert, lock_and_read
+from .eligibility import (
+    CLASH_MESSAGES,
+    credits_choose,
+    memberships_eligible,
+    session_allowed_plan_ids,
+    session_state,
+)
 from .waitlist import promote_locked
 
 
@@ -93,35 +100,40 @@ def booking_create(
     now = now or timezone.now()
     gym = current_gym()
     tz = gym_tz(gym)
-    locked = session_lock(session.pk)
-    closed = session_closed_reason(locked, now=now)
-    if closed is not None:
-        raise closed
-    memberships = memberships_lock(member_ids=[member.pk], frozen_on=session_local_date(locked, tz))
-    eligible, why = memberships_eligible(
-        memberships, session=locked, tz=tz, allowed_plan_ids=session_allowed_plan_ids(locked)
-    )
-    if not eligible:
-        raise BookingError("no_valid_membership", why)
-    state = session_state(member_id=member.pk, session=locked)
-    if state.clash is not None:
-        raise BookingError(state.clash, CLASH_MESSAGES[state.clash])
-    choice = credits_choose(eligible, cost=locked.gym_class.credits_required, today=now.astimezone(tz).date())
-    if choice is None:
-        raise BookingError(
-            "insufficient_credits",
-            f"This class needs {locked.gym_class.credits_required} credits and the member has not enough left.",
+    # The freeze check is read with the memberships for the gym-local date of the
+    # caller's copy of the session; it is used only if the locked row agrees.
+    hint_day = session_local_date(session, tz) if session.starts_at is not None else now.astimezone(tz).date()
+    with connection.cursor() as cursor:
+        locked, memberships, counts = lock_and_read(cursor, session_id=session.pk, member_id=member.pk, day=hint_day)
+        if locked is None:
+            raise BookingError("session_not_found", "This class session does not exist.", field="session")
+        closed = session_closed_reason(locked, now=now)
+        if closed is not None:
+            raise closed
+        if session_local_date(locked, tz) != hint_day:  # rescheduled meanwhile: read the freezes again
+            for m in memberships:
+                del m.frozen_then  # type: ignore[attr-defined]
+        eligible, why = memberships_eligible(
+            memberships, session=locked, tz=tz, allowed_plan_ids=session_allowed_plan_ids(locked)
         )
-    if state.taken < locked.capacity:
-        status, position, credits = Status.CONFIRMED, None, choice.credits
-    elif join_waitlist:
-        status, position, credits = Status.WAITLISTED, state.last_position + 1, 0
-    else:
-        raise BookingError("class_full", "This class is full. Join the waitlist to be told when a spot frees up.")
-    try:
-        # No savepoint of its own: on a violation the error leaves this function's
-        # atomic block at once, which rolls back (to its savepoint when nested).
-        booking = Booking.objects.create(
+        if not eligible:
+            raise BookingError("no_valid_membership", why)
+        state = session_state(member_id=member.pk, session=locked, counts=counts)
+        if state.clash is not None:
+            raise BookingError(state.clash, CLASH_MESSAGES[state.clash])
+        choice = credits_choose(eligible, cost=locked.gym_class.credits_required, today=now.astimezone(tz).date())
+        if choice is None:
+            raise BookingError(
+                "insufficient_credits",
+                f"This class needs {locked.gym_class.credits_required} credits and the member has not enough left.",
+            )
+        if state.taken < locked.capacity:
+            status, position, credits = Status.CONFIRMED, None, choice.credits
+        elif join_waitlist:
+            status, position, credits = Status.WAITLISTED, state.last_position + 1, 0
+        else:
+            raise BookingError("class_full", "This class is full. Join the waitlist to be told when a spot frees up.")
+        booking = Booking(
             member=member,
             session=locked,
             membership=choice.membership,
@@ -131,16 +143,20 @@ def booking_create(
             booked_by=actor,
             confirmed_at=now if status == Status.CONFIRMED else None,
         )
-    except IntegrityError as exc:
-        if UNIQUE_BOOKING_CONSTRAINT in str(exc):
-            raise BookingError("already_booked", CLASH_MESSAGES["already_booked"]) from exc
-        raise
+        if status == Status.CONFIRMED:
+            kind, extra = "booking_confirmed", {}
+        else:
+            kind, extra = "waitlist_joined", {"waitlist_position": position}
+        try:
+            # No savepoint of its own: on a violation the error leaves this function's
+            # atomic block at once, which rolls back (to its savepoint when nested).
+            booking_insert(cursor, booking, kind=kind, data=notification_data(locked, **extra))
+        except IntegrityError as exc:
+            if UNIQUE_BOOKING_CONSTRAINT in str(exc):
+                raise BookingError("already_booked", CLASH_MESSAGES["already_booked"]) from exc
+            raise
     if credits and choice.state is not None:
         choice.state.append(CreditEntry.Kind.SPEND, -credits, booking=booking, actor=actor, note="Booked")
-    if status == Status.CONFIRMED:
-        notify(booking, "booking_confirmed", locked)
-    else:
-        notify(booking, "waitlist_joined", locked, waitlist_position=position)
     return booking
 
 

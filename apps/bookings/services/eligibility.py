@@ -147,10 +147,18 @@ class SessionState:
     last_position: int
 
 
-def session_state(*, member_id: int, session: ClassSession) -> SessionState:
+def session_state(
+    *, member_id: int, session: ClassSession, counts: tuple[int, int, int, int] | None = None
+) -> SessionState:
     """Rule 4 and the session's counts together, in one aggregate query over the
     session's bookings and the member's. Exact while the caller holds the session's
-    lock (and the member's membership locks)."""
+    lock (and the member's membership locks). `counts`: that query's result already
+    read by the caller (`_hot.lock_and_read`: already booked here, confirmed
+    overlapping elsewhere, spots taken, last waitlist position); no query then."""
+    if counts is not None:
+        here_n, overlapping_n, taken, last = counts
+        clash = "already_booked" if here_n else "booking_conflict" if overlapping_n else None
+        return SessionState(clash=clash, taken=taken, last_position=last)
     here, overlapping = _clash_filters(member_id=member_id, session=session)
     agg = Booking.objects.filter(Q(session_id=session.pk) | Q(member_id=member_id)).aggregate(
         here=Count("pk", filter=here),
