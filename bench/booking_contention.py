@@ -42,7 +42,8 @@ throttle, 4-hour access tokens and a bench cache prefix are set for this process
 the servers, so dev and test data are never touched.
 
 Options: `--members N` (500), `--capacity N` (100), `--threads N` (8), `--clients N`
-(50), `--workers N` (2), `--servers gunicorn,uvicorn`, `--quick` (200 members,
+(50), `--workers N` (2), `--gunicorn-threads N` (1 = sync workers; above 1 the
+gthread worker class with N threads per worker), `--servers gunicorn,uvicorn`, `--quick` (200 members,
 capacity 50, gunicorn only). Prints a table, PASS/FAIL per target and, last, one line
 of JSON.
 """
@@ -309,7 +310,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_start(kind: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:
+def server_start(kind: str, port: int, workers: int, env: dict[str, str], threads: int = 1) -> subprocess.Popen:
     if kind == "gunicorn":
         cmd = [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -325,6 +326,8 @@ def server_start(kind: str, port: int, workers: int, env: dict[str, str]) -> sub
             "--backlog",
             "256",
         ]
+        if threads > 1:  # gthread workers: `threads` requests at once per process
+            cmd += ["--worker-class", "gthread", "--threads", str(threads)]
     else:
         cmd = [
             sys.executable,
@@ -386,10 +389,18 @@ def server_stop(proc: subprocess.Popen) -> None:
 
 
 def run_api(
-    kind: str, *, session_id: int, host: str, tokens: list[str], clients: int, workers: int, env: dict[str, str]
+    kind: str,
+    *,
+    session_id: int,
+    host: str,
+    tokens: list[str],
+    clients: int,
+    workers: int,
+    env: dict[str, str],
+    threads: int = 1,
 ) -> dict[str, Any]:
     port = free_port()
-    proc = server_start(kind, port, workers, env)
+    proc = server_start(kind, port, workers, env, threads)
     try:
         server_wait(port, host, tokens[0], proc)
 
@@ -460,6 +471,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8, help="threads for the service and raw-SQL phases (8)")
     parser.add_argument("--clients", type=int, default=50, help="concurrent API clients (50)")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes (2)")
+    parser.add_argument(
+        "--gunicorn-threads",
+        type=int,
+        default=1,
+        help="threads per gunicorn worker; above 1 uses the gthread worker class (1: sync workers)",
+    )
     parser.add_argument("--servers", default="gunicorn,uvicorn", help="servers for the API phase, in order")
     parser.add_argument(
         "--sweep",
@@ -491,7 +508,8 @@ def main() -> None:
     safe_url = urlsplit(db_url)._replace(netloc=urlsplit(db_url).hostname or "").geturl()
     log(
         f"database {safe_url}; {opts.members} members, capacity {opts.capacity}, {opts.threads} threads, "
-        f"{opts.clients} API clients, {opts.workers} server workers, {os.cpu_count()} CPUs"
+        f"{opts.clients} API clients, {opts.workers} server workers ({opts.gunicorn_threads} gunicorn threads each), "
+        f"{os.cpu_count()} CPUs"
     )
 
     database_recreate(db_url, keep=False)
@@ -538,7 +556,14 @@ def main() -> None:
         # would pile up one per thread (Django's docs: disable them under ASGI).
         server_env = env if kind == "gunicorn" else {**env, "CONN_MAX_AGE": "0"}
         r = run_api(
-            kind, session_id=session.pk, host=host, tokens=tokens, clients=clients, workers=opts.workers, env=server_env
+            kind,
+            session_id=session.pk,
+            host=host,
+            tokens=tokens,
+            clients=clients,
+            workers=opts.workers,
+            env=server_env,
+            threads=opts.gunicorn_threads if kind == "gunicorn" else 1,
         )
         r["clients"] = clients
         r["outcome"] = outcome(gym, session, opts.capacity, len(members))
@@ -613,6 +638,7 @@ def main() -> None:
                 "threads": opts.threads,
                 "clients": opts.clients,
                 "server_workers": opts.workers,
+                "gunicorn_threads": opts.gunicorn_threads,
                 "cpus": os.cpu_count(),
                 "results": {
                     name: {k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()}
