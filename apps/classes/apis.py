@@ -53,8 +53,9 @@ from rest_framework.views import APIView
 
 from apps.bookings.feeds import timetable_calendar, timetable_range
 from apps.bookings.models import Booking
-from apps.bookings.selectors import member_bookings_by_session, sessions_with_counts
+from apps.bookings.selectors import member_bookings_by_session
 from apps.bookings.services import HOLDING_STATUSES, session_closed_reason
+from apps.classes.selectors import sessions_between
 from apps.core.api_errors import error_body
 from apps.members.models import Member
 from apps.members.selectors import member_for_user
@@ -209,19 +210,9 @@ def schedule_sessions(
     *, start: datetime.datetime, end: datetime.datetime, instructor_id: int | None = None, class_type: str = ""
 ) -> list[ClassSession]:
     """Scheduled sessions starting in [start, end) with their class, instructors and
-    spot counts (`sessions_with_counts`): one query. `instructor_id` matches the
-    session's instructor, or the class's default when the session has none."""
-    sessions = ClassSession.objects.filter(
-        starts_at__gte=start, starts_at__lt=end, status=ClassSession.Status.SCHEDULED
-    )
-    if instructor_id:
-        sessions = sessions.filter(
-            Q(instructor_id=instructor_id) | Q(instructor__isnull=True, gym_class__default_instructor_id=instructor_id)
-        )
-    if class_type:
-        sessions = sessions.filter(gym_class__type=class_type)
-    sessions = sessions.select_related("gym_class__default_instructor", "instructor").order_by("starts_at", "id")
-    return list(sessions_with_counts(sessions))
+    spot counts: `sessions_between`, scheduled only. One query."""
+    sessions = sessions_between(start=start, end=end, instructor_id=instructor_id, class_type=class_type)
+    return list(sessions.filter(status=ClassSession.Status.SCHEDULED))
 
 
 # --- serializers ----------------------------------------------------------------------------

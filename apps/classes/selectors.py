@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import zoneinfo
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from apps.accounts.models import User
 from apps.staff.models import StaffRole
@@ -13,16 +13,13 @@ from apps.staff.roles import Role
 
 from .models import ClassSession
 
-BOOKED_STATUSES = ["confirmed", "attended", "no_show"]
-
 
 def sessions_with_counts(sessions: QuerySet[ClassSession]) -> QuerySet[ClassSession]:
-    """`sessions` with class and instructor joined and `booked_count` (confirmed,
-    attended, no-show) and `waitlist_count` annotated: one query for any number."""
-    return sessions.select_related("gym_class", "instructor", "gym_class__default_instructor").annotate(
-        booked_count=Count("bookings", filter=Q(bookings__status__in=BOOKED_STATUSES)),
-        waitlist_count=Count("bookings", filter=Q(bookings__status="waitlisted")),
-    )
+    """`sessions` with class and instructors joined and `booked_count` / `waitlist_count`
+    annotated (`apps.bookings.selectors.sessions_with_counts`): one query for any number."""
+    from apps.bookings.selectors import sessions_with_counts as with_counts
+
+    return with_counts(sessions.select_related("gym_class", "instructor", "gym_class__default_instructor"))
 
 
 def week_bounds(*, week_start: datetime.date, tz: str) -> tuple[datetime.datetime, datetime.datetime]:
