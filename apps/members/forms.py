@@ -127,6 +127,9 @@ class MemberForm(forms.Form):
     )
     joined_on = forms.DateField(widget=DateInput, label="Joined on")
     staff_notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Staff notes")
+    photo = forms.ImageField(required=False, help_text="JPEG or PNG, up to 5 MB. Stored in this gym's own folder.")
+
+    MAX_PHOTO_BYTES = 5 * 1024 * 1024
 
     def __init__(self, *args: Any, region: str | None, can_see_medical: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -159,7 +162,15 @@ class MemberForm(forms.Form):
         data = dict(self.cleaned_data)
         for name in ("phone", "emergency_contact_phone"):
             data[name] = data.get(name) or ""
+        if not data.get("photo"):
+            data.pop("photo", None)  # no new upload: keep the current photo
         return data
+
+    def clean_photo(self) -> Any:
+        photo = self.cleaned_data.get("photo")
+        if photo and photo.size > self.MAX_PHOTO_BYTES:
+            raise ValidationError("The photo must be 5 MB or smaller.")
+        return photo
 
     def add_member_error(self, exc: MemberError) -> None:
         """Show a service error on its field, or on the whole form."""

@@ -125,6 +125,7 @@ def member_create_view(request: HttpRequest) -> HttpResponse:
     """`/members/new/`: a new member's profile."""
     form = MemberForm(
         request.POST if request.method == "POST" else None,
+        request.FILES if request.method == "POST" else None,
         region=gym_phone_region(gym=getattr(request, "tenant", None)),
         can_see_medical=request_sees_medical_notes(request),
         initial={"joined_on": timezone.localdate()},
@@ -151,6 +152,7 @@ def member_edit_view(request: HttpRequest, member_id: int) -> HttpResponse:
         return redirect("members:detail", member_id=member.pk)
     form = MemberForm(
         request.POST if request.method == "POST" else None,
+        request.FILES if request.method == "POST" else None,
         region=gym_phone_region(gym=getattr(request, "tenant", None)),
         can_see_medical=request_sees_medical_notes(request),
         initial=MemberForm.initial_for(member),
