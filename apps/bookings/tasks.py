@@ -20,14 +20,11 @@ also enters the gym explicitly (`tenant_context`) and activates its timezone.
 from __future__ import annotations
 
 import logging
-import secrets
 
-from celery import Task
 from django.utils import timezone
-from django_tenants.utils import get_public_schema_name, tenant_context
+from django_tenants.utils import tenant_context
 
-from apps.memberships.tasks import RUNNING_GYM_STATUSES, gym_local_date, gym_tzinfo
-from apps.tenants.models import Gym
+from apps.tenants.dispatch import gym_local_date, gym_running, gym_tasks_fan_out, gym_tzinfo
 from fitflow.celery import app
 
 from .credits import credits_expire_due
@@ -39,34 +36,18 @@ NO_SHOW_JITTER_SECONDS = 120
 EXPIRY_JITTER_SECONDS = 300
 
 
-def _fan_out(task: Task, max_jitter: int) -> int:
-    gyms = Gym.objects.filter(status__in=RUNNING_GYM_STATUSES).exclude(schema_name=get_public_schema_name())
-    queued = 0
-    for gym_id, schema_name in gyms.values_list("id", "schema_name"):
-        task.apply_async(
-            args=[gym_id], countdown=secrets.randbelow(max_jitter + 1), headers={"_schema_name": schema_name}
-        )
-        queued += 1
-    return queued
-
-
-def _running_gym(gym_id: int) -> Gym | None:
-    gym = Gym.objects.filter(pk=gym_id, status__in=RUNNING_GYM_STATUSES).first()
-    return None if gym is None or gym.is_public else gym
-
-
 @app.task(acks_late=True, ignore_result=True)
 def bookings_no_show_dispatch_task() -> int:
     """Queue `bookings_no_show_task` for every active or trial gym, in its schema, with
     0-120 s of jitter. Returns how many were queued."""
-    return _fan_out(bookings_no_show_task, NO_SHOW_JITTER_SECONDS)
+    return gym_tasks_fan_out(bookings_no_show_task, max_jitter=NO_SHOW_JITTER_SECONDS)
 
 
 @app.task(acks_late=True)
 def bookings_no_show_task(gym_id: int) -> int:
     """Mark no-shows and complete the ended sessions of one gym. Idempotent; a gym
     that is gone, suspended or cancelled is skipped. Returns the no-shows marked."""
-    gym = _running_gym(gym_id)
+    gym = gym_running(gym_id)
     if gym is None:
         logger.info("no-show sweep skipped: gym %s is not running", gym_id)
         return 0
@@ -80,14 +61,14 @@ def bookings_no_show_task(gym_id: int) -> int:
 def credits_expiry_dispatch_task() -> int:
     """Queue `credits_expiry_task` for every active or trial gym, in its schema, with
     0-300 s of jitter. Returns how many were queued."""
-    return _fan_out(credits_expiry_task, EXPIRY_JITTER_SECONDS)
+    return gym_tasks_fan_out(credits_expiry_task, max_jitter=EXPIRY_JITTER_SECONDS)
 
 
 @app.task(acks_late=True)
 def credits_expiry_task(gym_id: int) -> int:
     """Expire lapsed credits of one gym on its local date. Idempotent; a gym that is
     not running is skipped. Returns the `expire` rows written."""
-    gym = _running_gym(gym_id)
+    gym = gym_running(gym_id)
     if gym is None:
         logger.info("credit expiry skipped: gym %s is not running", gym_id)
         return 0

@@ -161,6 +161,7 @@ def demo_members_seed(*, count: int = 300, seed: int = 2026) -> int:
                 start_date=start,
                 end_date=end,
                 next_billing_date=next_billing,
+                past_due_since=next_billing if status == Membership.Status.PAST_DUE else None,
                 price=plan.price,
                 billing_period=plan.billing_period,
                 billing_interval=plan.billing_interval,

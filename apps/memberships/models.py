@@ -41,6 +41,9 @@ class Membership(models.Model):
     billing_interval = models.PositiveSmallIntegerField(default=1)
     class_credits = models.PositiveIntegerField(null=True, blank=True)
     cancel_at_period_end = models.BooleanField(default=False)
+    # The gym-local date the membership went past_due (None otherwise); check-in
+    # refuses it after the gym's payment_grace_days.
+    past_due_since = models.DateField(null=True, blank=True)
     cancelled_on = models.DateField(null=True, blank=True)
     cancel_reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -39,6 +39,18 @@ def membership_pick_current(memberships: Iterable[Membership], *, today: datetim
     return min((m for m in memberships if m.is_current), key=_current_rank(today), default=None)
 
 
+def membership_covers(membership: Membership, *, day: datetime.date) -> bool:
+    """True when the membership's term includes the gym-local `day`: started on or
+    before it, not ended before it, and (for a contract cancelled at period end) the
+    day is before its next billing date. Status and freezes are not looked at. Pure."""
+    if membership.start_date > day:
+        return False
+    if membership.end_date is not None and membership.end_date < day:
+        return False
+    ends_at_period_end = membership.cancel_at_period_end and membership.next_billing_date is not None
+    return not (ends_at_period_end and membership.next_billing_date <= day)  # type: ignore[operator]
+
+
 def membership_sort_current(memberships: Iterable[Membership], *, today: datetime.date) -> list[Membership]:
     """The current ones of `memberships` (plans loaded), most current first: the order
     `membership_pick_current` ranks them in, so the first is the one it picks. For

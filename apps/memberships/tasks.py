@@ -14,15 +14,12 @@ to keep in sync, and a missed run is caught up an hour later.
 
 from __future__ import annotations
 
-import datetime
 import logging
-import secrets
-import zoneinfo
 
 from django.utils import timezone
-from django_tenants.utils import get_public_schema_name, tenant_context
+from django_tenants.utils import tenant_context
 
-from apps.tenants.models import Gym
+from apps.tenants.dispatch import gym_local_date, gym_running, gym_tasks_fan_out, gym_tzinfo
 from fitflow.celery import app
 
 from .services import membership_expire_due
@@ -30,20 +27,6 @@ from .services import membership_expire_due
 logger = logging.getLogger(__name__)
 
 MAX_JITTER_SECONDS = 300
-RUNNING_GYM_STATUSES = (Gym.Status.ACTIVE, Gym.Status.TRIAL)
-
-
-def gym_tzinfo(gym: Gym) -> datetime.tzinfo:
-    """The gym's timezone (UTC if its name is unknown to this machine's tz database)."""
-    try:
-        return zoneinfo.ZoneInfo(gym.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return datetime.UTC
-
-
-def gym_local_date(gym: Gym, *, now: datetime.datetime | None = None) -> datetime.date:
-    """Today's date in the gym's timezone: `now` (default the current time) seen there."""
-    return (now or timezone.now()).astimezone(gym_tzinfo(gym)).date()
 
 
 @app.task(acks_late=True, ignore_result=True)
@@ -51,16 +34,7 @@ def membership_expiry_dispatch_task() -> int:
     """Queue `membership_expiry_task` for every active or trial gym, each in its own
     schema (the `_schema_name` header tenant-schemas-celery reads) and with a random
     countdown of 0-300 s. Returns how many were queued."""
-    gyms = Gym.objects.filter(status__in=RUNNING_GYM_STATUSES).exclude(schema_name=get_public_schema_name())
-    queued = 0
-    for gym_id, schema_name in gyms.values_list("id", "schema_name"):
-        membership_expiry_task.apply_async(
-            args=[gym_id],
-            countdown=secrets.randbelow(MAX_JITTER_SECONDS + 1),
-            headers={"_schema_name": schema_name},
-        )
-        queued += 1
-    return queued
+    return gym_tasks_fan_out(membership_expiry_task, max_jitter=MAX_JITTER_SECONDS)
 
 
 @app.task(acks_late=True)
@@ -68,8 +42,8 @@ def membership_expiry_task(gym_id: int) -> dict[str, int]:
     """Run the daily membership job (`membership_expire_due`) for one gym, on the gym's
     local date, inside that gym's schema. Idempotent: rerunning it changes nothing.
     A gym that is gone, suspended or cancelled is skipped. Returns the job's counts."""
-    gym = Gym.objects.filter(pk=gym_id, status__in=RUNNING_GYM_STATUSES).first()
-    if gym is None or gym.is_public:
+    gym = gym_running(gym_id)
+    if gym is None:
         logger.info("membership expiry skipped: gym %s is not running", gym_id)
         return {}
     with tenant_context(gym), timezone.override(gym_tzinfo(gym)):

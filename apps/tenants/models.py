@@ -55,6 +55,20 @@ class Gym(TenantMixin):
     late_cancel_refunds_credit = models.BooleanField(
         default=False, help_text=_("Refund the class credit on a late cancel (most studios do not).")
     )
+    # Front desk (issue 5).
+    occupancy_capacity = models.PositiveIntegerField(
+        default=60, help_text=_("How many people the gym floor holds; occupancy warns above 85% of this.")
+    )
+    checkin_repeat_minutes = models.PositiveIntegerField(
+        default=60, help_text=_("A second scan within this many minutes of a check-in is refused as already in.")
+    )
+    auto_checkout_hours = models.PositiveIntegerField(
+        default=3, help_text=_("Open check-ins are checked out automatically after this many hours.")
+    )
+    # Billing (read at check-in now; the billing run in issue 6 sets past_due).
+    payment_grace_days = models.PositiveIntegerField(
+        default=3, help_text=_("Days a past-due membership still gets in before check-in is refused.")
+    )
     logo = models.ImageField(upload_to=gym_logo_upload_to, blank=True)
     suspended_reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -57,6 +57,19 @@ def current_schema_name() -> str:
     return str(connection.schema_name)  # type: ignore[attr-defined]
 
 
+def current_gym() -> Gym:
+    """The gym whose schema the connection is on (`tenant_context` / the request's
+    tenant), so services keep the signatures their callers use and a task needs
+    nothing but the tenant context. Raises RuntimeError on the public schema."""
+    tenant = getattr(connection, "tenant", None)
+    if isinstance(tenant, Gym) and tenant.schema_name != settings.PUBLIC_SCHEMA_NAME:
+        return tenant
+    schema = current_schema_name()
+    if schema == settings.PUBLIC_SCHEMA_NAME:
+        raise RuntimeError("gym services run inside a gym: use tenant_context(gym)")
+    return Gym.objects.get(schema_name=schema)
+
+
 def gym_phone_region(*, gym: Gym | None) -> str | None:
     """The gym's country (ISO 3166-1 alpha-2), the region local phone numbers are read in."""
     country = getattr(gym, "country", None)

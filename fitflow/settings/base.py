@@ -104,6 +104,7 @@ TENANT_APPS = [
     "apps.memberships",  # a member on a plan over time: freeze, cancel, renew, change plan
     "apps.classes",  # classes, recurring schedules, class sessions (the timetable)
     "apps.bookings",  # bookings, waitlist, the class-credit ledger
+    "apps.checkins",  # front-desk check-ins, printed member QR cards, live occupancy
     "apps.notifications",  # notifications recorded for members (sending comes later)
     "apps.dashboard",  # the owner/staff dashboard pages (no models of its own)
 ]
@@ -340,7 +341,7 @@ LOGGING = {
 HEALTH_CELERY_TIMEOUT = env.float("HEALTH_CELERY_TIMEOUT", default=1.0)
 CSRF_FAILURE_VIEW = "apps.core.views.csrf_failure"
 # Modules whose `websocket_urlpatterns` fitflow/asgi.py serves (added by the check-in app).
-WEBSOCKET_ROUTING_MODULES: list[str] = []
+WEBSOCKET_ROUTING_MODULES: list[str] = ["apps.checkins.routing"]
 # In development and tests whitenoise serves straight from the finders (no collectstatic needed).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -360,6 +361,12 @@ CELERY_BEAT_SCHEDULE = {
     "bookings-no-show-dispatch": {
         # Confirmed bookings of ended sessions become no-shows; sessions become completed.
         "task": "apps.bookings.tasks.bookings_no_show_dispatch_task",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 14 * 60},
+    },
+    "checkins-auto-check-out-dispatch": {
+        # Open check-ins older than the gym's auto_checkout_hours are closed.
+        "task": "apps.checkins.tasks.checkins_auto_check_out_dispatch_task",
         "schedule": crontab(minute="*/15"),
         "options": {"expires": 14 * 60},
     },

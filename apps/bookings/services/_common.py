@@ -11,11 +11,11 @@ from typing import Any
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
 from django.db.models import Count, Max, OuterRef, Q
-from django_tenants.utils import get_public_schema_name
 
 from apps.classes.models import ClassSession, GymClass
 from apps.notifications.services import notification_record
 from apps.tenants.models import Gym
+from apps.tenants.selectors import current_gym as current_gym  # re-exported to the package
 
 from ..errors import BookingError
 from ..models import Booking
@@ -33,20 +33,6 @@ UNIQUE_BOOKING_CONSTRAINT = "bookings_one_active_booking_per_member_session"
 ATTENDANCE_OPENS_BEFORE = datetime.timedelta(minutes=30)
 """Attendance may be marked from this long before a session starts (early arrivals
 checking in at the desk), and at any time after."""
-
-
-def current_gym() -> Gym:
-    """The gym whose schema the connection is on (`tenant_context` / the request's
-    tenant). Policy (late-cancel refunds) and the timezone come from it, so services
-    keep the signatures the callers use and a task needs nothing but the tenant context.
-    Raises RuntimeError on the public schema."""
-    tenant = getattr(connection, "tenant", None)
-    if isinstance(tenant, Gym) and tenant.schema_name != get_public_schema_name():
-        return tenant
-    schema = connection.schema_name  # type: ignore[attr-defined]
-    if schema == get_public_schema_name():
-        raise RuntimeError("booking services run inside a gym: use tenant_context(gym)")
-    return Gym.objects.get(schema_name=schema)
 
 
 def gym_tz(gym: Gym) -> datetime.tzinfo:

@@ -245,15 +245,20 @@ def _cancelled(
 
 @transaction.atomic
 def booking_mark_attendance(
-    *, booking: Booking, attended: bool, actor: User | None = None, now: datetime.datetime | None = None
+    *,
+    booking: Booking,
+    attended: bool,
+    actor: User | None = None,
+    now: datetime.datetime | None = None,
+    opens_before: datetime.timedelta = ATTENDANCE_OPENS_BEFORE,
 ) -> Booking:
     """Mark a booking attended (`attended=True`) or a no-show (False) from the session
     roster; returns it updated with `attendance_marked_at` = `now`.
 
     Allowed for a confirmed booking, and for an attended or no-show one (to correct a
-    mistake), once the session is within 30 minutes of its start
-    (`ATTENDANCE_OPENS_BEFORE`: early arrivals are marked at the desk) or later, with
-    no end (late corrections are fine). Credits do not move: a no-show's credit stays
+    mistake), once the session is within `opens_before` of its start (default
+    `ATTENDANCE_OPENS_BEFORE`, 30 minutes, for the roster; the front-desk check-in
+    passes 60) or later, with no end (late corrections are fine). Credits do not move: a no-show's credit stays
     spent. Raises `attendance_not_allowed` (waitlisted or cancelled booking, cancelled
     session, or too early) or `booking_not_found`. Locks the booking row, so it
     serialises with a cancellation of the same booking. `actor` (the trainer or
@@ -271,9 +276,10 @@ def booking_mark_attendance(
         )
     if locked.session.status == ClassSession.Status.CANCELLED:
         raise BookingError("attendance_not_allowed", "This class was cancelled.")
-    if now < locked.session.starts_at - ATTENDANCE_OPENS_BEFORE:
+    if now < locked.session.starts_at - opens_before:
+        minutes = int(opens_before.total_seconds() // 60)
         raise BookingError(
-            "attendance_not_allowed", "Attendance can be marked from 30 minutes before the class starts."
+            "attendance_not_allowed", f"Attendance can be marked from {minutes} minutes before the class starts."
         )
     locked.status = Status.ATTENDED if attended else Status.NO_SHOW
     locked.attendance_marked_at = now

@@ -13,6 +13,7 @@ from django.db.models import Count, Max, Q
 
 from apps.classes.models import ClassSession
 from apps.memberships.models import Freeze, Membership
+from apps.memberships.selectors import membership_covers
 from apps.plans.models import Plan
 
 from ..credits import BucketState, bucket_states
@@ -47,17 +48,6 @@ def access_hours_allow(plan: Plan, local_start: datetime.datetime) -> bool:
     return False
 
 
-def _covers(membership: Membership, day: datetime.date) -> bool:
-    """The membership's term includes `day` (a cancel-at-period-end contract ends the
-    day before its next billing date)."""
-    if membership.start_date > day:
-        return False
-    if membership.end_date is not None and membership.end_date < day:
-        return False
-    ends_at_period_end = membership.cancel_at_period_end and membership.next_billing_date is not None
-    return not (ends_at_period_end and membership.next_billing_date <= day)  # type: ignore[operator]
-
-
 def memberships_eligible(
     memberships: Iterable[Membership],
     *,
@@ -76,7 +66,7 @@ def memberships_eligible(
     day = local_start.date()
     stages = [
         ("has no active membership.", lambda m: m.status == Membership.Status.ACTIVE),
-        ("has no membership that covers the class's date.", lambda m: _covers(m, day)),
+        ("has no membership that covers the class's date.", lambda m: membership_covers(m, day=day)),
         (
             "has no plan that may book this class.",
             lambda m: not allowed_plan_ids or m.plan_id in allowed_plan_ids,
