@@ -127,7 +127,10 @@ def qr_identify(*, token: str, now: datetime.datetime | None = None) -> QrIdenti
     if payload is not None:
         if payload["g"] != schema:
             raise UnknownCode("other_gym")
-        card = MemberCard.objects.select_related("member").filter(pk=payload.get("c")).first()
+        card_id = payload.get("c")
+        if not isinstance(card_id, int):
+            raise UnknownCode("forged")
+        card = MemberCard.objects.select_related("member").filter(pk=card_id).first()
         if card is None or card.member.status == Member.Status.ERASED:
             raise UnknownCode("not_found")
         if card.revoked_at is not None:
