@@ -1,0 +1,411 @@
+"""`/api/v1/` of the front desk: check-in, check-out, a day's check-ins, live
+occupancy and the member's rotating QR.
+
+Who may do what:
+- Staff (receptionist and up) check members in (`POST check-ins/`, by scanned `qr`
+  token or by picked `member` id), check them out and list a day's check-ins.
+  Members get 403 `role_too_low` there.
+- Only a manager or owner may let a refused member in anyway: a non-empty
+  `override_reason` from anyone below is 403 `role_too_low`, and nothing is written.
+- Anyone with a role here, members included, reads the occupancy (a number, never a
+  name).
+- A member fetches their rotating QR from `me/qr/`; it is valid for 60 s and the app
+  should fetch a new one every 30 s (apps/checkins/qr.py).
+
+A refused check-in is an answer, not an error: `POST check-ins/` returns 200 with
+`allowed: false` and the refusal code (`unknown_code`, `no_active_membership`,
+`membership_frozen`, `payment_overdue`, `outside_access_hours`,
+`already_checked_in`; see apps/checkins/errors.py), and 201 when a check-in was
+written. Errors use the envelope of apps/core/api_errors.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.classes.apis import UtcDateTimeField
+from apps.core.api_errors import domain_error, error_body
+from apps.core.pagination import ApiPagination
+from apps.core.qrcodes import qr_svg_data_uri
+from apps.members.models import Member
+from apps.members.selectors import member_for_user
+from apps.staff.access import GymRolePermission
+from apps.staff.roles import Role
+from apps.tenants.dispatch import gym_local_date, gym_tzinfo
+
+from .errors import CheckInError
+from .models import CheckIn
+from .qr import ROTATING_QR_REFRESH, ROTATING_QR_TTL, member_rotating_qr_token
+from .selectors import checkin_list, occupancy_now
+from .services import CheckInResult, checkin_check_out, checkin_create
+
+CHECKIN_ERROR_STATUS = {
+    "invalid_input": status.HTTP_400_BAD_REQUEST,
+    "override_reason_required": status.HTTP_400_BAD_REQUEST,
+    "override_not_allowed": status.HTTP_403_FORBIDDEN,
+    "member_not_found": status.HTTP_404_NOT_FOUND,
+    "check_in_not_found": status.HTTP_404_NOT_FOUND,
+    "already_checked_out": status.HTTP_409_CONFLICT,
+}
+# Methods and levels are plain strings in the schema: a generic `MethodEnum` or
+# `LevelEnum` component would clash with the next app's `method` or `level` choice.
+METHOD_HELP = "How the member was identified: " + ", ".join(CheckIn.Method.values) + "."
+OVERRIDE_ROLE = Role.MANAGER
+"""The lowest role that may check a refused member in anyway (`override_reason`)."""
+
+
+def _checkin_error(exc: CheckInError) -> Response:
+    return domain_error(exc, CHECKIN_ERROR_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST))
+
+
+def _error(code: str, message: str, http_status: int, details: Any = None) -> Response:
+    return Response(error_body(code, message, details), status=http_status)
+
+
+def _photo_url(request: Request, member: Member) -> str | None:
+    return request.build_absolute_uri(member.photo.url) if member.photo else None
+
+
+# --- serializers ------------------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="CheckInApiErrorBody")
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField(help_text="Per-field messages for input errors; else empty.")
+
+
+@extend_schema_serializer(component_name="CheckInApiError")
+class ErrorSerializer(serializers.Serializer):
+    """The error envelope (apps/core/api_errors.py), for the schema."""
+
+    error = ErrorBodySerializer()
+
+
+def _errors(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=ErrorSerializer, description=description)
+
+
+@extend_schema_serializer(component_name="CheckInMemberRef")
+class CheckInMemberRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(source="full_name")
+
+
+@extend_schema_serializer(component_name="CheckInBooking")
+class CheckInBookingSerializer(serializers.Serializer):
+    """The class booking a check-in marked attended."""
+
+    id = serializers.IntegerField()
+    class_name = serializers.CharField(source="session.gym_class.name")
+    starts_at = UtcDateTimeField(source="session.starts_at")
+
+
+@extend_schema_serializer(component_name="CheckIn")
+class CheckInSerializer(serializers.Serializer):
+    """A visit. Times are UTC; `checked_out_at` is null while the member is in the gym."""
+
+    id = serializers.IntegerField()
+    member = CheckInMemberRefSerializer()
+    checked_in_at = UtcDateTimeField()
+    checked_out_at = UtcDateTimeField(allow_null=True)
+    check_out_kind = serializers.CharField(
+        help_text="manual, auto (left without checking out), superseded (closed by a later check-in); empty while open."
+    )
+    method = serializers.CharField(help_text=METHOD_HELP)
+
+
+@extend_schema_serializer(component_name="CheckInListItem")
+class CheckInListItemSerializer(CheckInSerializer):
+    """A visit in a day's list, with the plan that let the member in and the class
+    booking it marked attended."""
+
+    plan = serializers.CharField(
+        source="membership.plan.name", allow_null=True, default=None, help_text="null: no membership (override)."
+    )
+    booking = CheckInBookingSerializer(allow_null=True)
+
+
+@extend_schema_serializer(component_name="CheckInResultMember")
+class ResultMemberSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(source="full_name")
+    photo_url = serializers.SerializerMethodField(help_text="Absolute URL; null without a photo.")
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_photo_url(self, member: Member) -> str | None:
+        return _photo_url(self.context["request"], member)
+
+
+@extend_schema_serializer(component_name="CheckInResultMembership")
+class ResultMembershipSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    plan = serializers.CharField(source="plan.name")
+    status = serializers.CharField()
+    end_date = serializers.DateField(allow_null=True)
+
+
+@extend_schema_serializer(component_name="CheckInResultCheckIn")
+class ResultCheckInSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    checked_in_at = UtcDateTimeField()
+    checked_out_at = UtcDateTimeField(allow_null=True)
+    method = serializers.CharField(help_text=METHOD_HELP)
+
+
+@extend_schema_serializer(component_name="CheckInResult")
+class CheckInResultSerializer(serializers.Serializer):
+    """The desk's answer to one scan or pick (green when `allowed`)."""
+
+    allowed = serializers.BooleanField()
+    code = serializers.CharField(
+        help_text="checked_in, or a refusal: unknown_code, no_active_membership, membership_frozen, "
+        "payment_overdue, outside_access_hours, already_checked_in."
+    )
+    message = serializers.CharField(help_text="The sentence for the desk's panel.")
+    member = ResultMemberSerializer(allow_null=True, help_text="null for unknown_code.")
+    membership = ResultMembershipSerializer(
+        allow_null=True, help_text="The membership that let them in, or the one the refusal is about."
+    )
+    check_in = ResultCheckInSerializer(
+        allow_null=True, help_text="The new check-in; for already_checked_in, the open one."
+    )
+    booking = CheckInBookingSerializer(allow_null=True, help_text="The class booking this check-in marked attended.")
+    warnings = serializers.ListField(child=serializers.CharField(), help_text="Sentences for a green panel.")
+
+
+def _result_data(request: Request, result: CheckInResult) -> dict[str, Any]:
+    return dict(CheckInResultSerializer(result, context={"request": request}).data)
+
+
+# --- check-in and the day's list ----------------------------------------------------------------
+
+
+class CheckInListApi(APIView):
+    """`POST check-ins/`: check a member in (scanned QR or picked member).
+    `GET check-ins/?date=`: the check-ins of one gym-local day, newest first, paged."""
+
+    permission_classes = [GymRolePermission]
+    minimum_role = Role.RECEPTIONIST
+    pagination_class = ApiPagination
+
+    @extend_schema_serializer(component_name="CheckInListFilter")
+    class FilterSerializer(serializers.Serializer):
+        date = serializers.DateField(
+            required=False, help_text="Gym-local date (YYYY-MM-DD); default today in the gym's timezone."
+        )
+
+    @extend_schema_serializer(component_name="CheckInCreateInput")
+    class InputSerializer(serializers.Serializer):
+        # Long enough for any scanner output; the service refuses a token over 512
+        # characters as `unknown_code` (a scan answer, not an input error).
+        qr = serializers.CharField(
+            required=False, max_length=4096, help_text="The scanned token: member app, printed card or booking QR."
+        )
+        member = serializers.IntegerField(required=False, min_value=1, help_text="A member picked at the desk.")
+        override_reason = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=255,
+            default="",
+            help_text="Manager and up: let the member in whatever the membership rules say, for this reason.",
+        )
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if ("qr" in attrs) == ("member" in attrs):
+                message = "Send either qr or member, not both." if "qr" in attrs else "Send qr or member."
+                raise serializers.ValidationError({"qr": [message], "member": [message]})
+            return attrs
+
+    @extend_schema(
+        operation_id="check_ins_list",
+        tags=["check-ins"],
+        summary="A day's check-ins (receptionist+)",
+        description="Newest first, paged with `page`/`page_size`. 400 `invalid_date`.",
+        parameters=[FilterSerializer],
+        responses={
+            200: CheckInListItemSerializer(many=True),
+            400: _errors("`invalid_date`: `date` is not YYYY-MM-DD."),
+            403: _errors("`role_too_low` (members), `no_gym_access`."),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        if not filters.is_valid():
+            return _error("invalid_date", "Give the date as YYYY-MM-DD.", status.HTTP_400_BAD_REQUEST, filters.errors)
+        gym = request.tenant  # type: ignore[attr-defined]
+        day = filters.validated_data.get("date") or gym_local_date(gym)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(checkin_list(day=day, tz=gym_tzinfo(gym)), request, view=self)
+        return paginator.get_paginated_response(CheckInListItemSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="check_ins_create",
+        tags=["check-ins"],
+        summary="Check a member in (receptionist+)",
+        description=(
+            "Send exactly one of `qr` (a scanned token) or `member` (an id picked at the desk). "
+            "201 when the member was checked in (`allowed: true`); 200 when refused (`allowed: false`, "
+            "`code` says why; nothing is written, and `already_checked_in` names the open check-in). "
+            "A manager or owner may send `override_reason` to let a refused member in anyway."
+        ),
+        request=InputSerializer,
+        responses={
+            201: CheckInResultSerializer,
+            200: OpenApiResponse(response=CheckInResultSerializer, description="Refused: `allowed` is false."),
+            400: _errors("`invalid_input`: neither or both of `qr` and `member`, or a malformed field."),
+            403: _errors("`role_too_low`: a member, or an `override_reason` below manager."),
+            404: _errors("`member_not_found`: no such member at this gym."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        if not data.is_valid():
+            return _error("invalid_input", "Some fields are not valid.", status.HTTP_400_BAD_REQUEST, data.errors)
+        v = data.validated_data
+        override_reason = v["override_reason"]
+        if override_reason and not Role(request.gym_role).at_least(OVERRIDE_ROLE):  # type: ignore[attr-defined]
+            return _error(
+                "role_too_low",
+                f"Only a {OVERRIDE_ROLE.label.lower()} or owner may override a refusal.",
+                status.HTTP_403_FORBIDDEN,
+                {"override_reason": ["Ask a manager to override."]},
+            )
+        member: Member | None = None
+        if "member" in v:
+            member = Member.objects.exclude(status=Member.Status.ERASED).filter(pk=v["member"]).first()
+            if member is None:
+                return _error("member_not_found", "This member does not exist at this gym.", status.HTTP_404_NOT_FOUND)
+        try:
+            result = checkin_create(
+                qr=v.get("qr"),
+                member=member,
+                actor=request.user,  # type: ignore[arg-type]
+                override_reason=override_reason,
+            )
+        except CheckInError as exc:
+            return _checkin_error(exc)
+        http_status = status.HTTP_201_CREATED if result.allowed else status.HTTP_200_OK
+        return Response(_result_data(request, result), status=http_status)
+
+
+class CheckInCheckOutApi(APIView):
+    """`POST check-ins/{id}/check-out/`: the member leaves (occupancy drops)."""
+
+    permission_classes = [GymRolePermission]
+    minimum_role = Role.RECEPTIONIST
+
+    @extend_schema(
+        operation_id="check_ins_check_out",
+        tags=["check-ins"],
+        summary="Check a member out (receptionist+)",
+        request=None,
+        responses={
+            200: CheckInSerializer,
+            403: _errors("`role_too_low` (members), `no_gym_access`."),
+            404: _errors("`check_in_not_found`: no such check-in at this gym."),
+            409: _errors("`already_checked_out`."),
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        check_in = CheckIn.objects.filter(pk=pk).first()
+        if check_in is None:
+            return _error("check_in_not_found", "This check-in does not exist at this gym.", status.HTTP_404_NOT_FOUND)
+        try:
+            check_in = checkin_check_out(check_in=check_in, actor=request.user)  # type: ignore[arg-type]
+        except CheckInError as exc:
+            return _checkin_error(exc)
+        return Response(CheckInSerializer(check_in).data)
+
+
+# --- occupancy and the member's QR ---------------------------------------------------------------
+
+
+class OccupancyApi(APIView):
+    """`GET occupancy/`: how many are in the gym now (any role here, members included)."""
+
+    permission_classes = [GymRolePermission]
+    minimum_role = Role.MEMBER
+
+    @extend_schema_serializer(component_name="Occupancy")
+    class OutputSerializer(serializers.Serializer):
+        count = serializers.IntegerField(help_text="Members checked in and not yet out.")
+        capacity = serializers.IntegerField(help_text="The gym's occupancy capacity setting.")
+        level = serializers.CharField(
+            help_text="quiet (< 50% of capacity), busy (50-85%), very_busy (> 85%) or full (>= 100%)."
+        )
+        as_of = UtcDateTimeField(help_text="When it was counted; drop an update older than one you show.")
+
+    @extend_schema(
+        operation_id="occupancy_retrieve",
+        tags=["check-ins"],
+        summary="Live occupancy",
+        description="The same numbers the `/ws/occupancy/` websocket pushes.",
+        responses={200: OutputSerializer, 403: _errors("`no_gym_access`: no role at this gym.")},
+    )
+    def get(self, request: Request) -> Response:
+        occupancy = occupancy_now(gym=request.tenant)  # type: ignore[attr-defined]
+        return Response(self.OutputSerializer(occupancy).data)
+
+
+class MeQrApi(APIView):
+    """`GET me/qr/`: the caller's rotating check-in QR (a member of this gym)."""
+
+    permission_classes = [GymRolePermission]
+    minimum_role = Role.MEMBER
+
+    @extend_schema_serializer(component_name="MemberQr")
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField(help_text="The signed text in the QR (show it as a QR code).")
+        svg = serializers.CharField(help_text="The QR code as a data:image/svg+xml;base64 URI for an <img>.")
+        expires_at = UtcDateTimeField(help_text="The desk refuses the code after this time.")
+        refresh_after_seconds = serializers.IntegerField(help_text="Fetch a new code after this many seconds.")
+
+    @extend_schema(
+        operation_id="me_qr_retrieve",
+        tags=["check-ins"],
+        summary="My rotating check-in QR",
+        description=(
+            "Valid for 60 seconds; fetch a fresh one every `refresh_after_seconds` (30), so the code on screen "
+            "always has half its life left. Sent with `Cache-Control: no-store`."
+        ),
+        responses={
+            200: OutputSerializer,
+            403: _errors("`no_gym_access`: no role at this gym."),
+            404: _errors("`not_a_member`: staff without a member record here."),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        member = member_for_user(user_id=request.user.pk)  # type: ignore[arg-type]
+        if member is None:
+            response = _error("not_a_member", "Only members have a check-in QR.", status.HTTP_404_NOT_FOUND)
+        else:
+            # The token carries whole seconds: its life is counted from the truncated time.
+            issued = timezone.now().replace(microsecond=0)
+            token = member_rotating_qr_token(member=member, now=issued)
+            response = Response(
+                self.OutputSerializer(
+                    {
+                        "token": token,
+                        "svg": qr_svg_data_uri(token),
+                        "expires_at": issued + ROTATING_QR_TTL,
+                        "refresh_after_seconds": int(ROTATING_QR_REFRESH.total_seconds()),
+                    }
+                ).data
+            )
+        response["Cache-Control"] = "no-store"
+        return response
