@@ -11,12 +11,16 @@
 
 The gym comes from `scope["tenant"]` (set by `GymWebsocketMiddleware`); every ORM
 call runs through `gym_database_sync_to_async`. A socket that may not listen is
-refused at the handshake with close code 4401 (no valid login) or 4403 (no role, or
-the role is too low).
+accepted and at once closed with code 4401 (no valid login: log in again or refresh
+the token) or 4403 (no role here, or the role is too low), before it joins any group
+or hears anything. Accepting first is what lets the code reach the client: a close
+before the handshake completes is an HTTP 403 on the wire (ASGI spec), whatever the
+code. Clients only listen; text frames other than `{"type": "ping"}` are ignored.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -24,6 +28,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.accounts.tokens import token_gym
@@ -38,9 +43,13 @@ from .selectors import occupancy_now
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+OCCUPANCY_FIELDS = ("count", "capacity", "level", "as_of")
+"""All an occupancy message carries (members hear it too): numbers, never a name."""
 
 
 def _bearer_token(scope: dict[str, Any]) -> str | None:
+    """The API access token of the handshake: `Authorization: Bearer <token>`, else
+    the `token` query parameter, else None."""
     headers = dict(scope.get("headers") or [])
     auth = headers.get(b"authorization", b"").decode("latin1")
     if auth.lower().startswith("bearer "):
@@ -60,7 +69,12 @@ def _role_for(gym: Gym, user: Any, raw_token: str | None, minimum: Role) -> tupl
             return CLOSE_UNAUTHENTICATED, "invalid token"
         if token_gym(token) != gym.schema_name:
             return CLOSE_UNAUTHENTICATED, "token_wrong_gym"
-        user = get_user_model().objects.filter(pk=token.get("user_id"), is_active=True).first() or AnonymousUser()
+        user_id = token.get(jwt_settings.USER_ID_CLAIM)
+        user = (
+            get_user_model().objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}, is_active=True).first()
+            if user_id is not None
+            else None
+        ) or AnonymousUser()
     try:
         check_gym_role(user=user, minimum=minimum)
     except GymAccessDenied as exc:
@@ -85,6 +99,7 @@ class _GymConsumer(AsyncJsonWebsocketConsumer):
         gym: Gym = self.scope["tenant"]
         close_code, _reason = await _role_for(gym, self.scope.get("user"), _bearer_token(self.scope), self.minimum_role)
         if close_code is not None:
+            await self.accept()
             await self.close(code=close_code)
             return
         self.group = gym_group_name(gym, self.topic)
@@ -93,18 +108,27 @@ class _GymConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "occupancy", **(await _occupancy(gym))})
 
     async def disconnect(self, code: int) -> None:
+        """Leave the gym's group (a refused socket never joined one)."""
         group = getattr(self, "group", None)
         if group:
             await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """Clients only listen; a `{"type": "ping"}` gets the occupancy back (a
-        reconnecting page catching up)."""
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        """Clients only listen; a text frame `{"type": "ping"}` gets the occupancy back
+        (a reconnecting page catching up). Anything else, binary frames and text that
+        is not JSON included, is ignored rather than closing the socket with an error."""
+        try:
+            content = json.loads(text_data) if text_data else None
+        except ValueError:
+            return
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "occupancy", **(await _occupancy(self.scope["tenant"]))})
 
     async def occupancy_update(self, message: dict[str, Any]) -> None:
-        await self.send_json({"type": "occupancy", **message["occupancy"]})
+        """`occupancy.update` from `live.py` -> `{"type": "occupancy", count,
+        capacity, level, as_of}` (only those fields, whatever the message holds)."""
+        occupancy = message["occupancy"]
+        await self.send_json({"type": "occupancy", **{k: occupancy[k] for k in OCCUPANCY_FIELDS}})
 
 
 class OccupancyConsumer(_GymConsumer):
@@ -121,6 +145,8 @@ class CheckInFeedConsumer(_GymConsumer):
     topic = CHECKINS_TOPIC
 
     async def checkin_event(self, message: dict[str, Any]) -> None:
+        """`checkin.event` from `live.py` -> `{"type": "check_in", "event":
+        checked_in | checked_out | occupancy, "check_in": {...} or None, "occupancy"}`."""
         await self.send_json(
             {
                 "type": "check_in",

@@ -8,8 +8,11 @@ Two groups per gym, named by `apps.core.channels.gym_group_name` (schema first):
   "check_in": {...}, "occupancy": {...}}`. Staff only (names and photos).
 
 Broadcasts are queued with `transaction.on_commit`, so nobody hears of a check-in
-that rolled back. If Redis is unreachable the check-in is already saved; the send is
-skipped with a logged warning (after at most `SEND_TIMEOUT_SECONDS`), and the pages,
+that rolled back. The callback counts the occupancy inside the gym's own
+`tenant_context` (the outermost commit may happen after the caller left the gym's
+schema) and is registered `robust`, so nothing that fails after the commit can turn a
+saved check-in into an error for the desk. If Redis is unreachable or hangs, the send
+is skipped with a logged warning after at most `SEND_TIMEOUT_SECONDS`, and the pages,
 which poll every 15 s while their socket is down, catch up.
 """
 
@@ -22,6 +25,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django_tenants.utils import tenant_context
 
 from apps.core.channels import gym_group_name
 from apps.tenants.models import Gym
@@ -54,22 +58,29 @@ def check_in_payload(check_in: CheckIn) -> dict[str, Any]:
 
 
 def _send(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """Send `(group, message)` pairs on the channel layer, giving up (with a warning)
+    after `SEND_TIMEOUT_SECONDS` in all or on any error."""
     layer = get_channel_layer()
     if layer is None:
         return
 
     async def send_all() -> None:
-        for group, message in messages:
-            await layer.group_send(group, message)
+        async def sends() -> None:
+            for group, message in messages:
+                await layer.group_send(group, message)
+
+        await asyncio.wait_for(sends(), SEND_TIMEOUT_SECONDS)
 
     try:
-        async_to_sync(asyncio.wait_for)(send_all(), SEND_TIMEOUT_SECONDS)
+        async_to_sync(send_all)()
     except Exception as exc:  # Redis down must never undo a saved check-in
         logger.warning("live update skipped (channel layer unavailable): %s: %s", type(exc).__name__, exc)
 
 
 def _occupancy_message(gym: Gym) -> dict[str, Any]:
-    return occupancy_now(gym=gym).as_dict()
+    """The gym's occupancy now, counted in its schema whatever schema is active."""
+    with tenant_context(gym):
+        return occupancy_now(gym=gym).as_dict()
 
 
 def check_in_broadcast(*, gym: Gym, check_in: CheckIn, event: str) -> None:
@@ -89,7 +100,7 @@ def check_in_broadcast(*, gym: Gym, check_in: CheckIn, event: str) -> None:
             ]
         )
 
-    transaction.on_commit(send)
+    transaction.on_commit(send, robust=True)
 
 
 def occupancy_broadcast(*, gym: Gym) -> None:
@@ -108,4 +119,4 @@ def occupancy_broadcast(*, gym: Gym) -> None:
             ]
         )
 
-    transaction.on_commit(send)
+    transaction.on_commit(send, robust=True)
