@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
 from apps.accounts.models import User
+from apps.checkins.demo import demo_checkins_seed
 from apps.classes.demo import demo_timetable_seed
 from apps.members.demo import demo_members_seed
 from apps.staff.roles import Role
@@ -63,10 +64,15 @@ class Command(BaseCommand):
             created = demo_members_seed()
             instructors = [_user(email) for email, _, _, role in DEMO_USERS if role in (Role.TRAINER, Role.MANAGER)]
             sessions = demo_timetable_seed(instructors=instructors)
+            # After members, memberships and bookings: visits follow the memberships
+            # and every attended class booking gets its check-in.
+            check_ins = demo_checkins_seed(gym=gym, desk=_user("desk@demo.localhost"))
         if created:
             self.stdout.write(f"Demo gym: {created} members, 6 plans and their memberships created.")
         if sessions:
             self.stdout.write(f"Demo gym: 6 classes and {sessions} class sessions with bookings created.")
+        if check_ins:
+            self.stdout.write(f"Demo gym: {check_ins} check-ins over six weeks created, some members in the gym now.")
         port = options["port"]
         self.stdout.write(
             "\n".join(
