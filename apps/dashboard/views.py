@@ -29,7 +29,9 @@ def home_view(request: HttpRequest) -> HttpResponse:
 
 @require_gym_role(Role.MANAGER)
 def settings_view(request: HttpRequest) -> HttpResponse:
-    """`/settings/`: name, timezone, currency, country and logo (owner and manager)."""
+    """`/settings/`: name, timezone, currency, country and logo, and the front desk
+    (capacity, repeat-scan window, automatic check-out, payment grace); owner and
+    manager. A bad post re-renders with field errors (400) and saves nothing."""
     gym = request.tenant  # type: ignore[attr-defined]
     form = GymSettingsForm(request.POST or None, request.FILES or None, initial=GymSettingsForm.initial_for(gym))
     if request.method == "POST" and form.is_valid():
@@ -43,6 +45,7 @@ def settings_view(request: HttpRequest) -> HttpResponse:
                 currency=data["currency"],
                 country=data["country"],
                 logo=logo,
+                **{name: data[name] for name in GymSettingsForm.FRONT_DESK_FIELDS},
             )
         except GymError as exc:
             form.add_error(exc.field, exc.message)

@@ -8,11 +8,12 @@ from typing import Any
 from babel.numbers import get_currency_name, list_currencies
 from django import forms
 from django.contrib.auth.password_validation import validate_password
+from django.http import QueryDict
 from django_countries import countries
 
 from .errors import GymError
 from .models import Gym
-from .services import gym_validate_subdomain
+from .services import FRONT_DESK_LIMITS, gym_validate_subdomain
 
 COMMON_CURRENCIES = ["USD", "EUR", "GBP", "ZAR", "AUD", "CAD", "NZD", "INR", "KES", "NGN", "BRL", "MXN"]
 
@@ -67,10 +68,18 @@ class FindGymForm(forms.Form):
     q = forms.CharField(label="Gym name", required=False, max_length=80)
 
 
+def _front_desk_field(name: str, label: str, help_text: str) -> forms.IntegerField:
+    low, high = FRONT_DESK_LIMITS[name]
+    return forms.IntegerField(label=label, min_value=low, max_value=high, help_text=help_text)
+
+
 class GymSettingsForm(forms.Form):
-    """The gym's own settings page: name, timezone, currency, country and logo.
+    """The gym's own settings page: name, timezone, currency, country and logo, and
+    the front desk (capacity, repeat-scan window, automatic check-out, payment grace).
 
     A plain form (not a ModelForm) so an invalid post never touches `request.tenant`.
+    A post that leaves a front-desk field out keeps its current value (the initial);
+    one that sends it empty or out of range gets a field error.
     """
 
     name = forms.CharField(label="Gym name", max_length=120)
@@ -79,8 +88,38 @@ class GymSettingsForm(forms.Form):
     country = forms.ChoiceField(choices=lambda: [("", "—"), *list(countries)], required=False)
     logo = forms.ImageField(required=False, help_text="PNG or JPEG, up to 2 MB.")
     remove_logo = forms.BooleanField(required=False, label="Remove the current logo")
+    occupancy_capacity = _front_desk_field(
+        "occupancy_capacity",
+        "Capacity (people)",
+        "How many people the gym floor holds. The desk counter turns amber above 85%.",
+    )
+    checkin_repeat_minutes = _front_desk_field(
+        "checkin_repeat_minutes",
+        "Repeat scan window (minutes)",
+        "A second scan this soon after a check-in is refused as already checked in. 0 turns it off.",
+    )
+    auto_checkout_hours = _front_desk_field(
+        "auto_checkout_hours",
+        "Automatic check-out (hours)",
+        "Members who leave without checking out are checked out after this many hours.",
+    )
+    payment_grace_days = _front_desk_field(
+        "payment_grace_days",
+        "Payment grace (days)",
+        "Days a membership with an overdue payment still gets in before check-in is refused.",
+    )
 
     MAX_LOGO_BYTES = 2 * 1024 * 1024
+    FRONT_DESK_FIELDS = tuple(FRONT_DESK_LIMITS)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        missing = [n for n in self.FRONT_DESK_FIELDS if self.is_bound and n not in self.data and n in self.initial]
+        if missing:
+            data = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
+            for name in missing:
+                data[name] = str(self.initial[name])
+            self.data = data
 
     def clean_logo(self) -> Any:
         logo = self.cleaned_data.get("logo")
@@ -90,4 +129,14 @@ class GymSettingsForm(forms.Form):
 
     @classmethod
     def initial_for(cls, gym: Gym) -> dict[str, Any]:
-        return {"name": gym.name, "timezone": gym.timezone, "currency": gym.currency, "country": str(gym.country or "")}
+        return {
+            "name": gym.name,
+            "timezone": gym.timezone,
+            "currency": gym.currency,
+            "country": str(gym.country or ""),
+            **{name: getattr(gym, name) for name in cls.FRONT_DESK_FIELDS},
+        }
+
+    def front_desk_fields(self) -> list[forms.BoundField]:
+        """The front-desk section's fields, for the template."""
+        return [self[name] for name in self.FRONT_DESK_FIELDS]

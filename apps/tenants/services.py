@@ -217,27 +217,63 @@ def gym_change_tier(*, gym: Gym, tier: str) -> Gym:
     return gym
 
 
+FRONT_DESK_LIMITS: dict[str, tuple[int, int]] = {
+    "occupancy_capacity": (1, 10000),  # people
+    "checkin_repeat_minutes": (0, 1440),  # minutes; 0: a second scan always checks in again
+    "auto_checkout_hours": (1, 24),  # hours
+    "payment_grace_days": (0, 60),  # days
+}
+"""The front-desk settings and their allowed ranges (inclusive)."""
+
+
 def gym_update_settings(
-    *, gym: Gym, name: str, timezone: str, currency: str, country: str = "", logo: UploadedFile | bool | None = None
+    *,
+    gym: Gym,
+    name: str,
+    timezone: str,
+    currency: str,
+    country: str = "",
+    logo: UploadedFile | bool | None = None,
+    occupancy_capacity: int | None = None,
+    checkin_repeat_minutes: int | None = None,
+    auto_checkout_hours: int | None = None,
+    payment_grace_days: int | None = None,
 ) -> Gym:
-    """Edit the gym's name, timezone, currency, country and logo.
+    """Edit the gym's name, timezone, currency, country and logo, and its front-desk
+    settings.
 
     `logo`: an upload to replace it, `False` to remove it, `None` to keep it. The
-    file is stored at `<schema>/branding/<name>`. Raises `GymError` for a bad
-    timezone or currency.
+    file is stored at `<schema>/branding/<name>`. The front-desk settings
+    (`FRONT_DESK_LIMITS`): `occupancy_capacity` (people), `checkin_repeat_minutes`,
+    `auto_checkout_hours` and `payment_grace_days`; `None` keeps the current value.
+    Raises `GymError` for a bad timezone or currency, an empty name, or a front-desk
+    setting outside its range (code `out_of_range`, on that field); nothing is saved then.
     """
     timezone, currency = gym_validate_locale(timezone=timezone, currency=currency)
     if not name.strip():
         raise GymError("name_required", "The gym needs a name.", field="name")
+    front_desk = {
+        "occupancy_capacity": occupancy_capacity,
+        "checkin_repeat_minutes": checkin_repeat_minutes,
+        "auto_checkout_hours": auto_checkout_hours,
+        "payment_grace_days": payment_grace_days,
+    }
+    changed = {field: value for field, value in front_desk.items() if value is not None}
+    for field, value in changed.items():
+        low, high = FRONT_DESK_LIMITS[field]
+        if not low <= value <= high:
+            raise GymError("out_of_range", f"Enter a whole number from {low} to {high}.", field=field)
     gym.name = name.strip()
     gym.timezone = timezone
     gym.currency = currency
     gym.country = country
+    for field, value in changed.items():
+        setattr(gym, field, value)
     if logo is False:
         gym.logo = None  # type: ignore[assignment]
     elif isinstance(logo, UploadedFile):
         gym.logo.save(logo.name or "logo", logo, save=False)
-    gym.save(update_fields=["name", "timezone", "currency", "country", "logo"])
+    gym.save(update_fields=["name", "timezone", "currency", "country", "logo", *changed])
     return gym
 
 
