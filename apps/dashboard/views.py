@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from apps.checkins.selectors import occupancy_now
 from apps.members.models import Member
 from apps.memberships.selectors import membership_statuses_counts
 from apps.staff.access import require_gym_role
@@ -18,11 +19,13 @@ from apps.tenants.services import gym_update_settings
 
 @require_gym_role(Role.RECEPTIONIST)
 def home_view(request: HttpRequest) -> HttpResponse:
-    """`/`: the dashboard home for any staff role: member and membership counts, the team."""
+    """`/`: the dashboard home for any staff role: how many are in the gym now (with
+    a link to the check-in desk), member and membership counts, the team."""
     context = {
         "staff": staff_role_list()[:20],
         "members_count": Member.objects.exclude(status=Member.Status.ERASED).count(),
         "membership_counts": membership_statuses_counts(),
+        "occupancy": occupancy_now(gym=request.tenant),  # type: ignore[attr-defined]
     }
     return render(request, "dashboard/home.html", context)
 
