@@ -8,7 +8,8 @@
  * - Keyboard: "/" focuses the scan box, arrow keys move through the matches, Esc clears.
  * - Camera scanning for tablets (html5-qrcode, back camera), https or localhost only.
  * - Live occupancy and feed over the websocket /ws/check-ins/; while it is down the
- *   page reconnects with backoff and polls /check-in/occupancy/ every 15 s.
+ *   page reconnects with backoff and polls /check-in/occupancy/ every 15 s (a socket
+ *   closed with 4401/4403, login expired or role gone, is not retried).
  *
  * Member data from the socket only ever goes into the DOM through textContent and
  * attributes (never innerHTML).
@@ -36,6 +37,8 @@
   const POLL_MS = 15000;
   const MAX_BACKOFF_MS = 30000;
   const TOKEN_MIN_LENGTH = 40;
+  const CLOSE_UNAUTHENTICATED = 4401; // apps/checkins/consumers.py
+  const CLOSE_FORBIDDEN = 4403;
 
   const timeFormat = new Intl.DateTimeFormat("en-GB", {
     hour: "2-digit",
@@ -501,8 +504,21 @@
       }
       handleMessage(msg);
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (e) => {
       if (socket === ws) socket = null;
+      if (e.code === CLOSE_UNAUTHENTICATED || e.code === CLOSE_FORBIDDEN) {
+        // Retrying cannot help (the login expired, or the role was taken away), and
+        // polling would only fetch the login page: say so and stop.
+        stopPolling();
+        clearTimeout(reconnectTimer);
+        setStatus(
+          "down",
+          e.code === CLOSE_UNAUTHENTICATED
+            ? "Live updates stopped: log in again (reload the page)"
+            : "Live updates stopped: your role no longer allows the desk",
+        );
+        return;
+      }
       setStatus("down", "Reconnecting… refreshing every 15 s");
       startPolling();
       scheduleReconnect();

@@ -15,6 +15,9 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from apps.accounts.tests.factories import UserFactory
+from apps.bookings.models import Booking
+from apps.bookings.services import booking_create
+from apps.bookings.tests.factories import session_at
 from apps.checkins.models import CheckIn, MemberCard
 from apps.checkins.qr import MEMBER_QR_SALT, member_card_qr_token, member_rotating_qr_token
 from apps.checkins.services import checkin_create, member_card_issue
@@ -190,6 +193,45 @@ def test_scanning_a_rotating_member_qr_checks_in_green(gym_a: Gym, login) -> Non
         check_in = CheckIn.objects.get()
         assert (check_in.member_id, check_in.method, check_in.checked_out_at) == (member.pk, "member_qr", None)
         assert check_in.checked_in_by is not None
+
+
+def test_green_panel_names_the_class_marked_attended_and_the_warnings(gym_a: Gym, login) -> None:
+    with tenant_context(gym_a):
+        member = member_on_plan("Zanele", "Mokoena")
+        start = (timezone.now() + datetime.timedelta(minutes=30)).replace(second=0, microsecond=0)
+        session = session_at(start, minutes=45)
+        session.gym_class.name = "Lunch Spin"
+        session.gym_class.save(update_fields=["name"])
+        booking = booking_create(member=member, session=session)
+        # since booking: the payment failed today (inside the grace days), and the
+        # membership ends in three days
+        Membership.objects.filter(member=member).update(
+            status=Membership.Status.PAST_DUE,
+            past_due_since=today(),
+            end_date=today() + datetime.timedelta(days=3),
+        )
+        token = member_rotating_qr_token(member=member)
+
+    response = login().post("/check-in/scan/", {"q": token}, **HX)
+
+    html = panel(response)
+    assert "tone-green" in html
+    assert f"Class: <strong>Lunch Spin</strong> at {timezone.localtime(start):%H:%M}, marked attended." in html
+    assert "Payment overdue: entry is refused after" in html
+    ends = today() + datetime.timedelta(days=3)
+    assert f"Membership ends on {ends:%a %d %b}." in html and f"until {ends:%a} {ends.day} {ends:%b %Y}" in html
+    with tenant_context(gym_a):
+        booking.refresh_from_db()
+        assert booking.status == Booking.Status.ATTENDED
+        assert CheckIn.objects.get().booking_id == booking.pk
+
+
+def test_a_member_photo_is_shown(gym_a: Gym, login) -> None:
+    with tenant_context(gym_a):
+        member = member_on_plan("Zanele", "Mokoena")
+        Member.objects.filter(pk=member.pk).update(photo=f"{gym_a.schema_name}/members/photos/zanele.jpg")
+    html = panel(login().post("/check-in/scan/", {"q": "Zanele Mokoena"}, **HX))
+    assert f'<img src="/media/{gym_a.schema_name}/members/photos/zanele.jpg" alt="">' in html
 
 
 def test_scan_without_javascript_renders_the_whole_desk_with_the_panel(gym_a: Gym, login) -> None:
