@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from apps.accounts.models import User
@@ -15,6 +16,7 @@ from apps.classes.demo import demo_timetable_seed
 from apps.members.demo import demo_members_seed
 from apps.staff.roles import Role
 from apps.staff.services import staff_role_assign
+from apps.tenants.dispatch import gym_tzinfo
 from apps.tenants.models import Gym
 from apps.tenants.services import gym_provision, public_gym_ensure
 
@@ -58,7 +60,8 @@ class Command(BaseCommand):
                 country="ZA",
                 status=Gym.Status.ACTIVE,
             )
-        with tenant_context(gym):
+        # The gym's timezone, so "today" in the demo modules is the gym's date.
+        with tenant_context(gym), timezone.override(gym_tzinfo(gym)):
             for email, first, last, role in DEMO_USERS:
                 staff_role_assign(user=_user(email, first, last), role=role)
             created = demo_members_seed()
@@ -81,6 +84,7 @@ class Command(BaseCommand):
                     "FitFlow is running:",
                     f"  Public site and super-admin: http://{base}:{port}/  (admin: http://{base}:{port}/admin/)",
                     f"  Demo gym dashboard:          http://demo.{base}:{port}/",
+                    f"  Front-desk check-in:         http://demo.{base}:{port}/check-in/",
                     f"  Demo gym API:                http://demo.{base}:{port}/api/docs/",
                     "Logins (password for all: " + DEMO_PASSWORD + "):",
                     f"  super-admin   {SUPERADMIN_EMAIL}",
