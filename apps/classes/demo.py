@@ -80,16 +80,20 @@ def demo_timetable_seed(*, instructors: list[User], seed: int = 2026) -> int:
         sessions += made
     eligible = list(
         Membership.objects.filter(status=Membership.Status.ACTIVE, class_credits__isnull=True).values_list(
-            "member_id", "id"
+            "member_id", "id", "start_date"
         )
     )
+    tz = timezone.get_current_timezone()
     bookings: list[Booking] = []
     completed = []
     for session in sessions:
         capacity = session.capacity
         past = session.ends_at < now
         wanted = int(capacity * rng.uniform(0.45, 1.0 if past else 1.25))
-        chosen = rng.sample(eligible, k=min(wanted, len(eligible)))
+        # Only members whose membership had started by the class's (gym-local) date.
+        day = session.starts_at.astimezone(tz).date()
+        started = [(member_id, membership_id) for member_id, membership_id, start in eligible if start <= day]
+        chosen = rng.sample(started, k=min(wanted, len(started)))
         for n, (member_id, membership_id) in enumerate(chosen):
             if n < capacity:
                 status = Booking.Status.CONFIRMED
