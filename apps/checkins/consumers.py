@@ -16,11 +16,17 @@ the token) or 4403 (no role here, or the role is too low), before it joins any g
 or hears anything. Accepting first is what lets the code reach the client: a close
 before the handshake completes is an HTTP 403 on the wire (ASGI spec), whatever the
 code. Clients only listen; text frames other than `{"type": "ping"}` are ignored.
+
+channels-redis drops a channel from its groups `group_expiry` (24 h by default)
+after it joined, and a front desk of a 24-hour gym stays open for days: an open
+socket re-joins its group every `GROUP_REFRESH_SECONDS`, so it never goes deaf.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -41,10 +47,14 @@ from apps.tenants.models import Gym
 from .live import CHECKINS_TOPIC, OCCUPANCY_TOPIC
 from .selectors import occupancy_now
 
+logger = logging.getLogger(__name__)
+
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 OCCUPANCY_FIELDS = ("count", "capacity", "level", "as_of")
 """All an occupancy message carries (members hear it too): numbers, never a name."""
+GROUP_REFRESH_SECONDS = 3600.0
+"""An open socket re-joins its group hourly (channels-redis' group_expiry is 24 h)."""
 
 
 def _bearer_token(scope: dict[str, Any]) -> str | None:
@@ -105,10 +115,22 @@ class _GymConsumer(AsyncJsonWebsocketConsumer):
         self.group = gym_group_name(gym, self.topic)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        self.group_refresher = asyncio.create_task(self._keep_joined(self.group))
         await self.send_json({"type": "occupancy", **(await _occupancy(gym))})
+
+    async def _keep_joined(self, group: str) -> None:
+        while True:
+            await asyncio.sleep(GROUP_REFRESH_SECONDS)
+            try:
+                await self.channel_layer.group_add(group, self.channel_name)
+            except Exception as exc:  # Redis away for a moment: try again next time
+                logger.warning("could not re-join %s: %s: %s", group, type(exc).__name__, exc)
 
     async def disconnect(self, code: int) -> None:
         """Leave the gym's group (a refused socket never joined one)."""
+        refresher = getattr(self, "group_refresher", None)
+        if refresher is not None:
+            refresher.cancel()
         group = getattr(self, "group", None)
         if group:
             await self.channel_layer.group_discard(group, self.channel_name)
