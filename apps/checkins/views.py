@@ -104,9 +104,7 @@ def _result_panel(request: HttpRequest, result: CheckInResult) -> DeskPanel:
     if result.allowed:
         return DeskPanel(
             tone="green",
-            title="Checked in"
-            if not result.check_in or not result.check_in.overridden_code
-            else "Checked in by override",
+            title="Checked in by override" if result.check_in and result.check_in.overridden_code else "Checked in",
             message=result.message,
             code=result.code,
             member=result.member,
