@@ -16,14 +16,16 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-
-from apps.core.channels import GymWebsocketMiddleware, websocket_urlpatterns  # noqa: E402
+from apps.core.channels import (  # noqa: E402
+    GymWebsocketMiddleware,
+    allowed_hosts_origin_validator,
+    websocket_urlpatterns,
+)
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": allowed_hosts_origin_validator(
             GymWebsocketMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns())))
         ),
     }

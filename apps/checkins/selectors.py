@@ -102,3 +102,18 @@ def desk_member_search(*, query: str, limit: int = 8) -> list[Member]:
     if len(query) < 2:
         return []
     return list(member_list(query=query).exclude(status=Member.Status.ERASED)[:limit])
+
+
+def member_check_ins(*, member: Member, limit: int = 100) -> list[CheckIn]:
+    """The member's latest `limit` check-ins, newest first, with plan, booked class and
+    desk staff loaded: one query (for the member page's Check-ins tab)."""
+    return list(
+        CheckIn.objects.filter(member=member)
+        .select_related("membership__plan", "booking__session__gym_class", "checked_in_by")
+        .order_by("-checked_in_at", "-id")[:limit]
+    )
+
+
+def member_visit_count(*, member: Member, since: datetime.datetime) -> int:
+    """How many times the member checked in from `since` (aware) until now."""
+    return CheckIn.objects.filter(member=member, checked_in_at__gte=since).count()

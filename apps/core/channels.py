@@ -15,6 +15,7 @@ from functools import wraps
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.utils.module_loading import import_string
 from django_tenants.utils import remove_www, schema_context, tenant_context
@@ -46,6 +47,25 @@ class GymWebsocketMiddleware:
             await send({"type": "websocket.close", "code": 4404})
             return None
         return await self.inner(dict(scope, tenant=gym), receive, send)
+
+
+class BrowserOriginValidator(OriginValidator):
+    """Channels' Origin check (cross-site websocket hijacking), but a handshake with
+    no Origin header is let through: browsers always send one, so a page on another
+    site is still refused, while members' native apps (which authenticate with their
+    API token and usually send no Origin) can connect."""
+
+    def valid_origin(self, parsed_origin: Any) -> bool:
+        return parsed_origin is None or bool(super().valid_origin(parsed_origin))
+
+
+def allowed_hosts_origin_validator(application: Any) -> BrowserOriginValidator:
+    """`BrowserOriginValidator` over settings.ALLOWED_HOSTS (localhost in DEBUG when
+    the setting is empty), like channels' `AllowedHostsOriginValidator`."""
+    allowed_hosts = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed_hosts:
+        allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
+    return BrowserOriginValidator(application, allowed_hosts)
 
 
 def gym_database_sync_to_async(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -8,6 +8,7 @@ import, GDPR export and erasure are for owner and manager.
 
 from __future__ import annotations
 
+import datetime
 import json
 import secrets
 from typing import Any
@@ -27,6 +28,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from apps.bookings.selectors import credit_ledger, member_bookings
 from apps.bookings.services import credits_summary
+from apps.checkins.selectors import member_check_ins, member_visit_count
 from apps.memberships.selectors import membership_history
 from apps.staff.access import require_gym_role
 from apps.staff.roles import Role
@@ -50,6 +52,8 @@ from .models import Member
 from .privacy import member_data_export, member_erase
 from .selectors import member_list, member_list_current_first
 from .services import member_bulk_tag, member_create, member_update
+
+THIRTY_DAYS = datetime.timedelta(days=30)
 
 TABS = [
     ("profile", "Profile"),
@@ -195,6 +199,9 @@ def member_detail_view(request: HttpRequest, member_id: int) -> HttpResponse:
         # Brings lazily-due ledger rows (period grants, expiries) up to date first.
         context["credits"] = credits_summary(member=member)
         context["ledger"] = credit_ledger(member=member)
+    elif tab == "checkins":
+        context["check_ins"] = member_check_ins(member=member)
+        context["visits_30_days"] = member_visit_count(member=member, since=timezone.now() - THIRTY_DAYS)
     template = "members/detail.html#tabs" if _partial(request) else "members/detail.html"
     return render(request, template, context)
 

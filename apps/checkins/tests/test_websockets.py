@@ -339,11 +339,6 @@ def test_a_staff_session_from_a_foreign_page_is_refused(desk_a: User) -> None:
     assert run(scenario) is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fitflow/asgi.py: AllowedHostsOriginValidator refuses a handshake without an Origin "
-    "header, so a native app's Bearer-token socket is refused (fix: let a missing Origin through)",
-)
 def test_a_members_app_without_an_origin_header_listens(gym_a: Gym, member_user_a: User) -> None:
     token = access_token(member_user_a, gym_a)
 

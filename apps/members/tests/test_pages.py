@@ -431,7 +431,7 @@ def test_detail_tabs_swap_with_htmx_and_keep_hrefs(login, member: Member) -> Non
         in partial
     )
     checkins = client.get(f"/members/{member.pk}/", {"tab": "checkins"}).content.decode()
-    assert "arrives with the front-desk" in checkins.lower()
+    assert "no check-ins yet" in checkins.lower()
     invoices = client.get(f"/members/{member.pk}/", {"tab": "invoices"}).content.decode()
     assert "arrive with the billing" in invoices.lower()
     assert client.get(f"/members/{member.pk}/", {"tab": "nonsense"}).status_code == 200
@@ -485,3 +485,35 @@ def test_gym_a_staff_get_404_for_gym_b_members_on_every_page(login, gym_a: Gym, 
     with tenant_context(gym_b):
         foreign.refresh_from_db()
     assert (foreign.first_name, foreign.tags, foreign.status) == ("Bongani", [], Member.Status.ACTIVE)
+
+
+def test_checkins_tab_lists_visits_newest_first_in_few_queries(
+    login, gym_a: Gym, django_assert_max_num_queries
+) -> None:
+    # given a member with 30 past visits (some for a class) and one open now
+    from django.utils import timezone as tz
+
+    from apps.checkins.services import checkin_check_out, checkin_create
+    from apps.checkins.tests.factories import active_member
+
+    with tenant_context(gym_a):
+        member = active_member().member
+        start = tz.now() - datetime.timedelta(days=40)
+        for day in range(30):
+            at = start + datetime.timedelta(days=day, hours=1)
+            visit = checkin_create(member=member, now=at).check_in
+            checkin_check_out(check_in=visit, now=at + datetime.timedelta(minutes=70))
+        open_now = checkin_create(member=member).check_in
+    client = login(Role.RECEPTIONIST)
+    # when the desk opens the Check-ins tab
+    with django_assert_max_num_queries(16):
+        response = client.get(f"/members/{member.pk}/", {"tab": "checkins"}, HTTP_HX_REQUEST="true")
+    # then every visit is listed, the open one first, and the last-30-days count is right
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert page.count('id="check-in-') == 31
+    assert page.index('id="check-in-') == page.index(f'id="check-in-{open_now.pk}"')
+    assert "In the gym now" in page
+    with tenant_context(gym_a):
+        expected = member.check_ins.filter(checked_in_at__gte=tz.now() - datetime.timedelta(days=30)).count()
+    assert f"<strong>{expected}</strong> visit" in page
