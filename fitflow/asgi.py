@@ -16,6 +16,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
 from apps.core.channels import (  # noqa: E402
     GymWebsocketMiddleware,
     allowed_hosts_origin_validator,
