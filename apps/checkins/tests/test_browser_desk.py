@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.db import connection
 from django_tenants.utils import tenant_context
 from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
@@ -135,6 +136,11 @@ def desk_gym(uvicorn_server: LiveServer, django_db_blocker) -> Iterator[DeskGym]
             gym = Gym.objects.get(slug=slug)
             Domain.objects.filter(tenant=gym).delete()
             gym.delete(force_drop=True)
+            # The browsers' logins through the server are committed sessions too.
+            user_ids = {str(pk) for pk in User.objects.filter(email=email).values_list("pk", flat=True)}
+            Session.objects.filter(
+                pk__in=[s.pk for s in Session.objects.all() if s.get_decoded().get("_auth_user_id") in user_ids]
+            ).delete()
             User.objects.filter(email=email).delete()
             connection.set_schema_to_public()  # type: ignore[attr-defined]
             assert not Gym.objects.filter(slug=slug).exists()
