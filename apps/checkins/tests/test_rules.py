@@ -160,7 +160,9 @@ def test_expired_and_future_memberships_do_not_count(gym: Gym) -> None:
 
 def test_frozen_membership(gym: Gym) -> None:
     membership = active_member()
-    membership_freeze(membership=membership, start_date=D(2026, 3, 2), end_date=D(2026, 3, 20), today=D(2026, 3, 2), reason="Travel")
+    membership_freeze(
+        membership=membership, start_date=D(2026, 3, 2), end_date=D(2026, 3, 20), today=D(2026, 3, 2), reason="Travel"
+    )
     result = checkin_create(member=membership.member, now=NOW)
     assert (result.allowed, result.code) == (False, "membership_frozen")
     assert result.membership == membership
@@ -169,7 +171,9 @@ def test_frozen_membership(gym: Gym) -> None:
 def test_freeze_scheduled_over_today_counts_as_frozen(gym: Gym) -> None:
     # a freeze booked last week that starts today, before the nightly job flips the status
     membership = active_member()
-    membership_freeze(membership=membership, start_date=D(2026, 3, 3), end_date=D(2026, 3, 9), today=D(2026, 3, 2), reason="Travel")
+    membership_freeze(
+        membership=membership, start_date=D(2026, 3, 3), end_date=D(2026, 3, 9), today=D(2026, 3, 2), reason="Travel"
+    )
     assert checkin_create(member=membership.member, now=NOW).allowed  # 2 March: not yet frozen
     CheckIn.objects.all().delete()
     assert checkin_create(member=membership.member, now=NOW + datetime.timedelta(days=1)).code == "membership_frozen"
@@ -209,7 +213,9 @@ def test_access_hours_use_the_gyms_timezone(gym: Gym) -> None:
     # 09:30 UTC on 30 March is 10:30 in London (BST): inside a 10:00-16:00 window
     windows = [{"weekdays": [0], "start": "10:00", "end": "16:00"}]
     membership = active_member(access_hours=windows)
-    assert checkin_create(member=membership.member, now=datetime.datetime(2026, 3, 30, 9, 30, tzinfo=datetime.UTC)).allowed
+    assert checkin_create(
+        member=membership.member, now=datetime.datetime(2026, 3, 30, 9, 30, tzinfo=datetime.UTC)
+    ).allowed
 
 
 def test_one_good_membership_beats_a_frozen_one(gym: Gym) -> None:
