@@ -35,7 +35,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -91,14 +91,18 @@ class CheckInResult:
 
 def _memberships_today(member: Member, *, today: datetime.date) -> list[Membership]:
     """The member's current memberships covering `today`, plans loaded, each annotated
-    `frozen_today`, most current first. One query."""
+    `frozen_today` and `frozen_until` (the last day of the freeze over today, or None),
+    most current first. One query."""
     freezes = Freeze.objects.filter(
         membership=OuterRef("pk"), ended_on__isnull=True, start_date__lte=today, end_date__gte=today
     )
     rows = (
         Membership.objects.filter(member=member, status__in=CURRENT_STATUSES)
         .select_related("plan")
-        .annotate(frozen_today=Exists(freezes))
+        .annotate(
+            frozen_today=Exists(freezes),
+            frozen_until=Subquery(freezes.order_by("-end_date").values("end_date")[:1]),
+        )
     )
     return [m for m in membership_sort_current(rows, today=today) if membership_covers(m, day=today)]
 
@@ -142,7 +146,9 @@ def _access_rules(
         return m, "payment_overdue", f"Payment is overdue{since}. Please settle at the desk.", []
     if frozen:
         m = frozen[0]
-        return m, "membership_frozen", "The membership is frozen.", []
+        until = m.frozen_until  # type: ignore[attr-defined]
+        message = f"The membership is frozen until {until:%a %d %b}." if until else "The membership is frozen."
+        return m, "membership_frozen", message, []
     return None, "no_active_membership", "No active membership today.", []
 
 

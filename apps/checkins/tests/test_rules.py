@@ -166,6 +166,7 @@ def test_frozen_membership(gym: Gym) -> None:
     result = checkin_create(member=membership.member, now=NOW)
     assert (result.allowed, result.code) == (False, "membership_frozen")
     assert result.membership == membership
+    assert result.message == "The membership is frozen until Fri 20 Mar."
 
 
 def test_freeze_scheduled_over_today_counts_as_frozen(gym: Gym) -> None:

@@ -392,7 +392,7 @@ def test_a_manager_overrides_a_refusal_with_a_reason(gym_a: Gym, login, role: Ro
 
     red = client.post("/check-in/scan/", {"q": "Zanele Mokoena"}, **HX)
     html = panel(red)
-    assert "Membership frozen" in html and "The membership is frozen." in html
+    assert "Membership frozen" in html and "The membership is frozen" in html
     assert f'hx-post="/check-in/members/{member.pk}/override/"' in html
     assert 'name="code" value="membership_frozen"' in html
 
