@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Front-desk check-in to live dashboards, and how to serve HTTP and websockets:
-`python bench/checkin_live.py` (issue 5; `make bench BENCH=checkin_live`, about 6 min).
+`python bench/checkin_live.py` (issue 5; `make bench BENCH=checkin_live`, about 7 min).
 
 What it measures, in one run (against its own database, see "Database" below):
 
@@ -55,17 +55,19 @@ The targets are judged on RECOMMENDED_SETUP in the split layout (README "Serving
 HTTP and websockets"); the other setups are printed beside it.
 
 1. Scan latency with `--dashboards` (100) sockets: `--scans` (200) scans per setup
-   in the split layout, `--one-scans` (100) on one uvicorn. Target: p95 <= 100 ms.
+   in the split layout, and `--one-scans` (100) on one uvicorn for the setups in
+   `--one-uvicorn` (ONE_UVICORN_SETUPS). Target: p95 <= 100 ms.
 2. Connections: the sockets one uvicorn process holds while the scan p95 stays
    <= 250 ms: `--steps` (250, 500, 1000, 1500, 2000, 2500, 3000) sockets, adding
    sockets from step to step, `--step-scans` (30) scans at each (split layout). It
    stops at the first step that fails: p95 over 250 ms, a socket refused or dropped,
    or an event that did not reach every socket within 5 s. Target: >= 1000.
 3. HTTP throughput for the serving choice: `POST /api/v1/check-ins/` (`--posts`,
-   200 per run) and `GET /api/v1/occupancy/` (`--gets`, 500 per run) from 10 and 50
+   150 per run) and `GET /api/v1/occupancy/` (`--gets`, 400 per run) from 10 and 50
    concurrent clients (threads, one keep-alive connection each) on uvicorn (1 and 2
    processes), gunicorn sync (1, and 3 = compose's WEB_CONCURRENCY on a 2-core box)
-   and gunicorn gthread (1 process x 4 threads). -> requests/s, p50, p95. No target.
+   and gunicorn gthread (1 process x 4 threads), with RECOMMENDED_SETUP's channel
+   layer. -> requests/s, p50, p95, and the broadcasts the server had to skip. No target.
 
 Database: default `postgres://postgres@127.0.0.1:5432/fitflow_bench_checkin`,
 overridden by `BENCH_DATABASE_URL`; dropped and recreated at start (the script
@@ -76,7 +78,7 @@ throttles, 4-hour access tokens and a bench cache prefix are set for this proces
 and the servers, so dev and test data are never touched.
 
 Options: `--setups a,b`, `--client-procs N`, `--dashboards N`, `--scans N`,
-`--one-scans N`, `--steps 250,500,...`, `--step-scans N`, `--http-servers ...`
+`--one-uvicorn a,b`, `--one-scans N`, `--steps 250,500,...`, `--step-scans N`, `--http-servers ...`
 ('' skips part 3), `--http-clients 10,50`, `--no-pin`, `--quick` (smoke run: 60
 scans, steps up to 1000, 15 scans a step, two HTTP servers). Prints a table per part,
 the servers' logged problems, PASS/FAIL per target and, last, one line of JSON with
@@ -125,8 +127,13 @@ LAYERS = {
 }
 # Every live setup measured by default (class Setup), and the one README "Serving HTTP
 # and websockets" recommends: the targets are judged on it, the others are printed beside it.
-DEFAULT_SETUPS = ["core", "core+nodeflate+nohop", "pubsub", "pubsub+nodeflate", "pubsub+nodeflate+nohop"]
+# Each factor has a pair that differs in it alone: the layer (core+nodeflate+nohop vs
+# pubsub+nodeflate+nohop), deflate (pubsub+nohop vs pubsub+nodeflate+nohop) and the hop
+# (pubsub+nodeflate vs pubsub+nodeflate+nohop); `core` is settings and compose as they were.
+DEFAULT_SETUPS = ["core", "core+nodeflate+nohop", "pubsub+nohop", "pubsub+nodeflate", "pubsub+nodeflate+nohop"]
 RECOMMENDED_SETUP = "pubsub+nodeflate"
+# Setups also measured with HTTP and websockets on one uvicorn process.
+ONE_UVICORN_SETUPS = ["core", RECOMMENDED_SETUP, "pubsub+nodeflate+nohop"]
 RECOMMENDED_LAYOUT = "split"
 
 SCAN_P95_TARGET_MS = 100.0
@@ -895,8 +902,8 @@ class Run:
 
 
 def live_setup(
-    run: Run, setup: Setup, opts: Any, steps: list[int]
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    run: Run, setup: Setup, opts: Any, steps: list[int], one_uvicorn: bool
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
     """Parts 1 and 2 for one setup: (split-layout latency, connection steps,
     one-uvicorn latency)."""
     # Split layout: HTTP on gunicorn, websockets on one uvicorn process.
@@ -938,6 +945,8 @@ def live_setup(
     run.dashboards_close()
     logged = run.stop(ws, web)
 
+    if not one_uvicorn:
+        return split, {"held": held, "steps": results, "server_log": logged}, None
     # One uvicorn process for HTTP and websockets (as `make run`).
     both = run.start("uvicorn", setup, http_on_asgi=True, ws=True)
     dashboards = run.dashboards_open(opts.client_procs, both.port, opts.dashboards)
@@ -1019,14 +1028,17 @@ def main() -> None:
     parser.add_argument("--steps", default="250,500,1000,1500,2000,2500,3000", help="socket counts for part 2")
     parser.add_argument("--step-scans", type=int, default=30, help="measured scans at each step (30)")
     parser.add_argument(
-        "--one-scans", type=int, default=100, help="measured scans with HTTP and websockets on one uvicorn (100)"
+        "--one-uvicorn",
+        default=",".join(ONE_UVICORN_SETUPS),
+        help="setups also measured with HTTP and websockets on one uvicorn ('' = none)",
     )
+    parser.add_argument("--one-scans", type=int, default=100, help="measured scans on one uvicorn (100)")
     parser.add_argument(
         "--http-servers", default=",".join(HTTP_SERVERS), help=f"part 3 servers, of {','.join(HTTP_SERVERS)}"
     )
     parser.add_argument("--http-clients", default="10,50", help="part 3 concurrent clients (10,50)")
-    parser.add_argument("--posts", type=int, default=200, help="POST check-ins/ per part 3 run (200)")
-    parser.add_argument("--gets", type=int, default=500, help="GET occupancy/ per part 3 run (500)")
+    parser.add_argument("--posts", type=int, default=150, help="POST check-ins/ per part 3 run (150)")
+    parser.add_argument("--gets", type=int, default=400, help="GET occupancy/ per part 3 run (400)")
     parser.add_argument(
         "--no-pin", action="store_true", help="do not pin the websocket server and the dashboards to separate CPUs"
     )
@@ -1036,6 +1048,7 @@ def main() -> None:
         opts.scans, opts.one_scans, opts.warmup, opts.steps, opts.step_scans = 60, 30, 5, "250,500,1000", 15
         opts.http_servers, opts.http_clients, opts.posts, opts.gets = "uvicorn-1,gunicorn-sync-1", "10", 100, 200
     setups = [Setup(x.strip()) for x in opts.setups.split(",") if x.strip()]
+    one_uvicorn = {x.strip() for x in opts.one_uvicorn.split(",") if x.strip()}
     steps = [int(x) for x in opts.steps.split(",") if x.strip()]
     http_servers = [x.strip() for x in opts.http_servers.split(",") if x.strip()]
     http_clients = [int(x) for x in opts.http_clients.split(",") if x.strip()]
@@ -1112,9 +1125,10 @@ def main() -> None:
     throughput: dict[str, Any] = {}
     try:
         for setup in setups:
-            split, steps_result, one = live_setup(run, setup, opts, steps)
+            split, steps_result, one = live_setup(run, setup, opts, steps, setup.name in one_uvicorn)
             latency[f"{setup.name}/split"] = split
-            latency[f"{setup.name}/one-uvicorn"] = one
+            if one is not None:
+                latency[f"{setup.name}/one-uvicorn"] = one
             connections[setup.name] = steps_result
         if http_servers:
             http_setup = next((s for s in setups if s.name == RECOMMENDED_SETUP), setups[0])
@@ -1193,7 +1207,8 @@ def report(
     logs: list[tuple[str, dict[str, Any]]] = []
     for name, c in connections.items():
         logs += [(f"{name}, split: {label}", v) for label, v in c["server_log"].items()]
-        logs += [(f"{name}, one {label}", v) for label, v in latency[f"{name}/one-uvicorn"]["server_log"].items()]
+        if f"{name}/one-uvicorn" in latency:
+            logs += [(f"{name}, one {label}", v) for label, v in latency[f"{name}/one-uvicorn"]["server_log"].items()]
     seen_servers = set()
     for r in throughput.values():
         if r["server"] not in seen_servers:
