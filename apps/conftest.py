@@ -171,6 +171,9 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[None]:
         DATABASE_URL=database_url,
         REDIS_URL=settings.REDIS_URL,
         DJANGO_SETTINGS_MODULE="fitflow.settings.test",
+        # The worker's websocket broadcasts (e.g. the automatic check-out) reach this
+        # test process's sockets only with the same group prefix.
+        CHANNEL_LAYER_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "fitflow", "worker", "--pool=solo", "-n", name, "-l", "warning"],

@@ -73,6 +73,7 @@ def asgi_server(django_db_setup, django_db_blocker) -> Iterator[AsgiServer]:
         DATABASE_URL=database_url,
         REDIS_URL=settings.REDIS_URL,
         CACHE_KEY_PREFIX=settings.CACHES["default"]["KEY_PREFIX"],
+        CHANNEL_LAYER_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
         PYTHONUNBUFFERED="1",
     )
     with log_path.open("wb") as log:

@@ -303,11 +303,9 @@ def layer_at(settings, monkeypatch) -> Iterator[Callable[[int], None]]:
     """`layer_at(port)`: point the channel layer at Redis on 127.0.0.1:`port` (rebuilt)."""
 
     def point(port: int) -> None:
+        backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]  # the layer production uses
         settings.CHANNEL_LAYERS = {
-            "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [f"redis://127.0.0.1:{port}/0"], "prefix": "fitflow:ch"},
-            }
+            "default": {"BACKEND": backend, "CONFIG": {"hosts": [f"redis://127.0.0.1:{port}/0"], "prefix": "dead:ch"}}
         }
         monkeypatch.setattr(channel_layers, "backends", {})
 

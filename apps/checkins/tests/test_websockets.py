@@ -19,7 +19,6 @@ would have been ahead of it in the socket's channel.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import json
 import uuid
@@ -29,7 +28,6 @@ from urllib.parse import urlencode
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db import transaction
@@ -39,12 +37,9 @@ from django_tenants.utils import tenant_context
 from apps.accounts.models import User
 from apps.accounts.tests.factories import TEST_PASSWORD
 from apps.accounts.tokens import gym_refresh_token_for
-from apps.checkins import consumers
 from apps.checkins.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
-from apps.checkins.live import CHECKINS_TOPIC
 from apps.checkins.models import CheckIn
 from apps.checkins.services import checkin_check_out, checkin_create, checkins_auto_check_out
-from apps.core.channels import gym_group_name
 from apps.members.models import Member
 from apps.members.tests.factories import MemberFactory
 from apps.staff.roles import Role
@@ -512,33 +507,3 @@ def test_listeners_ignore_junk_and_answer_a_ping(gym_a: Gym, member_user_a: User
 
     answer = run(scenario)
     assert answer["type"] == "occupancy" and set(answer) == OCCUPANCY_KEYS
-
-
-def test_an_open_socket_rejoins_its_group_after_redis_expired_it(gym_a: Gym, desk_a: User, commit, monkeypatch) -> None:
-    """channels-redis forgets a group member `group_expiry` after it joined; a desk open
-    for days must keep hearing. Simulated: the socket's membership is removed as the
-    expiry would, and the socket re-joins on its own."""
-    monkeypatch.setattr(consumers, "GROUP_REFRESH_SECONDS", 0.05)
-    cookie = session_cookie(desk_a, HOST_A)
-    [member] = members_on_plan(gym_a, 1)
-    group = gym_group_name(gym_a, CHECKINS_TOPIC)
-
-    async def scenario() -> dict:
-        layer = get_channel_layer()
-        redis = layer.connection(layer.consistent_hash(group))
-        key = layer._group_key(group)
-        feed = socket(FEED, cookie=cookie)
-        try:
-            await listen(feed)
-            [channel] = await redis.zrange(key, 0, -1)
-            await layer.group_discard(group, channel.decode())  # expired
-            for _ in range(200):  # until it is back (at most 10 s)
-                if await redis.zrange(key, 0, -1) == [channel]:
-                    break
-                await asyncio.sleep(0.05)
-            await commit(gym_a, lambda: checkin_create(member=member, now=NOW))
-            return await next_json(feed)
-        finally:
-            await feed.disconnect()
-
-    assert run(scenario)["check_in"]["member_id"] == member.pk

@@ -121,6 +121,7 @@ def uvicorn_server(django_db_setup, django_db_blocker) -> Iterator[LiveServer]:
         # The test process's cache namespace, so the autouse cache cleanup also clears
         # the server's keys (handoff nonces, allauth's login rate-limit counters).
         CACHE_KEY_PREFIX=settings.CACHES["default"]["KEY_PREFIX"],
+        CHANNEL_LAYER_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
         PYTHONUNBUFFERED="1",
     )
     with log_path.open("wb") as log:
