@@ -41,14 +41,14 @@ HTTP runs with CONN_MAX_AGE=0 (Django's advice under ASGI, docker/Procfile.dev);
 websocket-only one with the default 60 s (compose's `ws`).
 
 Setups (`--setups`): a channel layer, `core` (`channels_redis.core.RedisChannelLayer`,
-settings.CHANNEL_LAYERS today: group_send stores one message per member channel in
+settings.CHANNEL_LAYERS before this bench: group_send stores one message per member channel in
 Redis, and each receiving process pops them one at a time) or `pubsub`
 (`channels_redis.pubsub.RedisPubSubChannelLayer`: one PUBLISH per group, each
 process fans out to its own sockets in memory); `+nodeflate`: uvicorn
 `--ws-per-message-deflate=false` (no per-socket compression of every message);
-`+nohop`: the consumers' group events skip Channels' `aclose_old_connections()`
-(see ASGI_NOHOP: a change proposed for apps/checkins/consumers.py, applied from a
-generated ASGI module). The servers use a settings module generated into a
+`+hop`: the consumers' group events go through Channels' `aclose_old_connections()`
+again (see ASGI_HOP: apps/checkins/consumers.py skips it; a generated ASGI module
+restores it, to measure what skipping it is worth). The servers use a settings module generated into a
 temporary directory on PYTHONPATH: `fitflow.settings.local` with CHANNEL_LAYERS
 replaced (prefix `fitflow-bench-checkin:ch`, so nothing else on the Redis hears it).
 The targets are judged on RECOMMENDED_SETUP in the split layout (README "Serving
@@ -127,13 +127,15 @@ LAYERS = {
 }
 # Every live setup measured by default (class Setup), and the one README "Serving HTTP
 # and websockets" recommends: the targets are judged on it, the others are printed beside it.
-# Each factor has a pair that differs in it alone: the layer (core+nodeflate+nohop vs
-# pubsub+nodeflate+nohop), deflate (pubsub+nohop vs pubsub+nodeflate+nohop) and the hop
-# (pubsub+nodeflate vs pubsub+nodeflate+nohop); `core` is settings and compose as they were.
-DEFAULT_SETUPS = ["core", "core+nodeflate+nohop", "pubsub+nohop", "pubsub+nodeflate", "pubsub+nodeflate+nohop"]
+# Each factor has a pair that differs in it alone: the layer (core+nodeflate vs
+# pubsub+nodeflate), deflate (pubsub vs pubsub+nodeflate) and the hop (pubsub+nodeflate+hop
+# vs pubsub+nodeflate); `core+hop` is the live layer as it was before this bench (core
+# layer, deflate on, Channels' hop). `pubsub+nodeflate` is what settings, docker/compose.yaml
+# and docker/Procfile.dev run.
+DEFAULT_SETUPS = ["core+hop", "core+nodeflate", "pubsub", "pubsub+nodeflate+hop", "pubsub+nodeflate"]
 RECOMMENDED_SETUP = "pubsub+nodeflate"
 # Setups also measured with HTTP and websockets on one uvicorn process.
-ONE_UVICORN_SETUPS = ["core", RECOMMENDED_SETUP, "pubsub+nodeflate+nohop"]
+ONE_UVICORN_SETUPS = ["core+hop", RECOMMENDED_SETUP]
 RECOMMENDED_LAYOUT = "split"
 
 SCAN_P95_TARGET_MS = 100.0
@@ -186,58 +188,43 @@ def bench_redis_url() -> str:
 class Setup:
     """One way to run the live layer: a channel layer (`core` or `pubsub`), with or
     without permessage-deflate on the websocket server (`+nodeflate`: uvicorn
-    `--ws-per-message-deflate=false`), and with or without Channels' database
-    clean-up before each group event (`+nohop`, see `ASGI_NOHOP`). Named like
-    `pubsub+nodeflate`."""
+    `--ws-per-message-deflate=false`), and with Channels' database clean-up before
+    each group event restored (`+hop`, see `ASGI_HOP`; the consumers skip it). Named
+    like `pubsub+nodeflate`."""
 
     def __init__(self, name: str) -> None:
         layer, *flags = name.split("+")
-        if layer not in LAYERS or not set(flags) <= {"nodeflate", "nohop"}:
-            sys.exit(f"bench: unknown setup {name!r} (a layer of {', '.join(LAYERS)}, then +nodeflate and/or +nohop)")
+        if layer not in LAYERS or not set(flags) <= {"nodeflate", "hop"}:
+            sys.exit(f"bench: unknown setup {name!r} (a layer of {', '.join(LAYERS)}, then +nodeflate and/or +hop)")
         self.name, self.layer = name, layer
         self.deflate = "nodeflate" not in flags
-        self.nohop = "nohop" in flags
+        self.hop = "hop" in flags
         self.settings_module = f"bench_checkin_settings_{layer}"
-        self.asgi_app = "bench_checkin_asgi_nohop:application" if self.nohop else "fitflow.asgi:application"
+        self.asgi_app = "bench_checkin_asgi_hop:application" if self.hop else "fitflow.asgi:application"
 
     def uvicorn_args(self) -> list[str]:
         return [] if self.deflate else ["--ws-per-message-deflate=false"]
 
 
-ASGI_NOHOP = '''"""bench/checkin_live.py, setups with +nohop: fitflow.asgi, but the front-desk
-consumers run their group-event handlers (checkin.event, occupancy.update) without
-Channels' `aclose_old_connections()` first. Channels 4.2+ calls it before EVERY
-handler of an AsyncConsumer; it is a sync_to_async hop to the one shared sync thread,
-so one event fanned out to N sockets makes N hops in a row. These handlers never touch
-the database (and every ORM call of the consumers goes through
-database_sync_to_async, which closes old connections itself). This is the change
-proposed for apps/checkins/consumers.py, applied here from outside."""
-
-from channels.consumer import get_handler_name
+ASGI_HOP = '''"""bench/checkin_live.py, setups with +hop: fitflow.asgi, but the front-desk
+consumers run Channels' `aclose_old_connections()` before their group-event handlers
+again, as Channels 4.2+ does before EVERY handler of an AsyncConsumer: a sync_to_async
+hop to the one shared sync thread, so one event fanned out to N sockets makes N hops in
+a row. apps/checkins/consumers.py skips it for group events (`GROUP_EVENTS`, handlers
+that never touch the database); emptying that set restores Channels' behaviour."""
 
 from fitflow.asgi import application  # noqa: F401  (sets Django up)
 
 from apps.checkins import consumers
 
-GROUP_EVENTS = {"checkin.event", "occupancy.update"}
-_dispatch = consumers._GymConsumer.dispatch
-
-
-async def dispatch(self, message):
-    if message["type"] in GROUP_EVENTS:
-        await getattr(self, get_handler_name(message))(message)
-    else:
-        await _dispatch(self, message)
-
-
-consumers._GymConsumer.dispatch = dispatch
+consumers._GymConsumer.GROUP_EVENTS = frozenset()
 '''
 
 
 def modules_write(directory: str) -> None:
     """Into `directory` (put on the servers' PYTHONPATH): one settings module per
     channel layer (`fitflow.settings.local` with CHANNEL_LAYERS replaced, a bench
-    prefix) and the +nohop ASGI module."""
+    prefix) and the +hop ASGI module."""
     for layer, backend in LAYERS.items():
         Path(directory, f"bench_checkin_settings_{layer}.py").write_text(
             f'"""bench/checkin_live.py: fitflow.settings.local with the {layer} channel layer."""\n'
@@ -247,7 +234,7 @@ def modules_write(directory: str) -> None:
             f'    "default": {{"BACKEND": "{backend}", "CONFIG": {{"hosts": [REDIS_URL], "prefix": "{CHANNEL_PREFIX}"}}}}\n'
             "}\n"
         )
-    Path(directory, "bench_checkin_asgi_nohop.py").write_text(ASGI_NOHOP)
+    Path(directory, "bench_checkin_asgi_hop.py").write_text(ASGI_HOP)
 
 
 # --- setup -------------------------------------------------------------------------------------
