@@ -48,7 +48,10 @@ process fans out to its own sockets in memory); `+nodeflate`: uvicorn
 `--ws-per-message-deflate=false` (no per-socket compression of every message);
 `+hop`: the consumers' group events go through Channels' `aclose_old_connections()`
 again (see ASGI_HOP: apps/checkins/consumers.py skips it; a generated ASGI module
-restores it, to measure what skipping it is worth). The servers use a settings module generated into a
+restores it, to measure what skipping it is worth); `+stockgc`: CPython's default
+garbage collection instead of fitflow/asgi.py's frozen start-up objects and higher
+thresholds (ASGI_STOCKGC); `+sansio`: uvicorn `--ws websockets-sansio` (not run by
+default: within the noise of the default implementation in two runs). The servers use a settings module generated into a
 temporary directory on PYTHONPATH: `fitflow.settings.local` with CHANNEL_LAYERS
 replaced (prefix `fitflow-bench-checkin:ch`, so nothing else on the Redis hears it).
 The targets are judged on RECOMMENDED_SETUP in the split layout (README "Serving
@@ -129,13 +132,21 @@ LAYERS = {
 # and websockets" recommends: the targets are judged on it, the others are printed beside it.
 # Each factor has a pair that differs in it alone: the layer (core+nodeflate vs
 # pubsub+nodeflate), deflate (pubsub vs pubsub+nodeflate) and the hop (pubsub+nodeflate+hop
-# vs pubsub+nodeflate); `core+hop` is the live layer as it was before this bench (core
-# layer, deflate on, Channels' hop). `pubsub+nodeflate` is what settings, docker/compose.yaml
-# and docker/Procfile.dev run.
-DEFAULT_SETUPS = ["core+hop", "core+nodeflate", "pubsub", "pubsub+nodeflate+hop", "pubsub+nodeflate"]
+# vs pubsub+nodeflate) and the GC tuning of fitflow/asgi.py (pubsub+nodeflate+stockgc vs
+# pubsub+nodeflate); `core+hop+stockgc` is the live layer as it was before this bench (core
+# layer, deflate on, Channels' hop, CPython's default GC). `pubsub+nodeflate` is what
+# settings, fitflow/asgi.py, docker/compose.yaml and docker/Procfile.dev run.
+DEFAULT_SETUPS = [
+    "core+hop+stockgc",
+    "core+nodeflate",
+    "pubsub",
+    "pubsub+nodeflate+hop",
+    "pubsub+nodeflate+stockgc",
+    "pubsub+nodeflate",
+]
 RECOMMENDED_SETUP = "pubsub+nodeflate"
 # Setups also measured with HTTP and websockets on one uvicorn process.
-ONE_UVICORN_SETUPS = ["core+hop", RECOMMENDED_SETUP]
+ONE_UVICORN_SETUPS = ["core+hop+stockgc", RECOMMENDED_SETUP]
 RECOMMENDED_LAYOUT = "split"
 
 SCAN_P95_TARGET_MS = 100.0
@@ -194,16 +205,21 @@ class Setup:
 
     def __init__(self, name: str) -> None:
         layer, *flags = name.split("+")
-        if layer not in LAYERS or not set(flags) <= {"nodeflate", "hop"}:
-            sys.exit(f"bench: unknown setup {name!r} (a layer of {', '.join(LAYERS)}, then +nodeflate and/or +hop)")
+        if layer not in LAYERS or not set(flags) <= {"nodeflate", "hop", "sansio", "stockgc"}:
+            sys.exit(
+                f"bench: unknown setup {name!r} (a layer of {', '.join(LAYERS)}, then +nodeflate, +hop, +sansio, +stockgc)"
+            )
         self.name, self.layer = name, layer
         self.deflate = "nodeflate" not in flags
         self.hop = "hop" in flags
+        self.sansio = "sansio" in flags
         self.settings_module = f"bench_checkin_settings_{layer}"
-        self.asgi_app = "bench_checkin_asgi_hop:application" if self.hop else "fitflow.asgi:application"
+        changes = [flag for flag in ("hop", "stockgc") if flag in flags]
+        self.asgi_app = f"bench_checkin_asgi_{'_'.join(changes)}:application" if changes else "fitflow.asgi:application"
 
     def uvicorn_args(self) -> list[str]:
-        return [] if self.deflate else ["--ws-per-message-deflate=false"]
+        args = [] if self.deflate else ["--ws-per-message-deflate=false"]
+        return args + (["--ws", "websockets-sansio"] if self.sansio else [])
 
 
 ASGI_HOP = '''"""bench/checkin_live.py, setups with +hop: fitflow.asgi, but the front-desk
@@ -221,10 +237,23 @@ consumers._GymConsumer.GROUP_EVENTS = frozenset()
 '''
 
 
+ASGI_STOCKGC = '''"""bench/checkin_live.py, setups with +stockgc: fitflow.asgi with CPython's
+default garbage collection again (fitflow/asgi.py freezes the startup objects and
+raises the thresholds), to measure what that tuning is worth."""
+
+import gc
+
+from fitflow.asgi import application  # noqa: F401  (sets Django up)
+
+gc.unfreeze()
+gc.set_threshold(700, 10, 10)
+'''
+
+
 def modules_write(directory: str) -> None:
     """Into `directory` (put on the servers' PYTHONPATH): one settings module per
     channel layer (`fitflow.settings.local` with CHANNEL_LAYERS replaced, a bench
-    prefix) and the +hop ASGI module."""
+    prefix) and the ASGI modules of +hop, +stockgc and both."""
     for layer, backend in LAYERS.items():
         Path(directory, f"bench_checkin_settings_{layer}.py").write_text(
             f'"""bench/checkin_live.py: fitflow.settings.local with the {layer} channel layer."""\n'
@@ -235,6 +264,9 @@ def modules_write(directory: str) -> None:
             "}\n"
         )
     Path(directory, "bench_checkin_asgi_hop.py").write_text(ASGI_HOP)
+    Path(directory, "bench_checkin_asgi_stockgc.py").write_text(ASGI_STOCKGC)
+    hop_body = ASGI_HOP.split('"""', 2)[2]  # the code after the docstring
+    Path(directory, "bench_checkin_asgi_hop_stockgc.py").write_text(ASGI_STOCKGC + hop_body)
 
 
 # --- setup -------------------------------------------------------------------------------------
