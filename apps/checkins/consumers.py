@@ -25,7 +25,6 @@ for days keeps hearing (the core layer forgets a group member after `group_expir
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -46,8 +45,6 @@ from apps.tenants.models import Gym
 
 from .live import CHECKINS_TOPIC, OCCUPANCY_TOPIC
 from .selectors import occupancy_now
-
-logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403

@@ -472,6 +472,7 @@ def test_gym_a_staff_get_404_for_gym_b_members_on_every_page(login, gym_a: Gym, 
     for url in [
         f"/members/{foreign.pk}/",
         f"/members/{foreign.pk}/?tab=memberships",
+        f"/members/{foreign.pk}/?tab=checkins",
         f"/members/{foreign.pk}/edit/",
         f"/members/{foreign.pk}/data/",
         f"/members/{foreign.pk}/erase/",
