@@ -44,12 +44,12 @@ from apps.checkins.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from apps.checkins.models import CheckIn
 from apps.checkins.services import checkin_create
 from apps.core.channels import gym_group_name
+from apps.core.tests.servers import LiveServer, free_port
 from apps.members.models import Member
 from apps.staff.roles import Role
 from apps.staff.services import staff_role_assign
 from apps.tenants.models import Domain, Gym
 
-from .conftest import AsgiServer
 from .factories import NOW, active_member
 
 RECEIVE_TIMEOUT_S = 10  # a bound for a message that must come, not a timing assertion
@@ -90,7 +90,7 @@ def _seed(gym: Gym, label: str, users: list[User]) -> tuple[str, str, list[int]]
 
 
 @pytest.fixture(scope="module")
-def live_gyms(asgi_server: AsgiServer, django_db_blocker) -> Iterator[tuple[LiveGym, LiveGym]]:
+def live_gyms(asgi_server: LiveServer, django_db_blocker) -> Iterator[tuple[LiveGym, LiveGym]]:
     """Two running gyms, committed; dropped with their schemas afterwards, and their
     users, sessions and API tokens deleted."""
     suffix = uuid.uuid4().hex[:6]
@@ -125,7 +125,7 @@ def live_gyms(asgi_server: AsgiServer, django_db_blocker) -> Iterator[tuple[Live
 
 def open_socket(
     stack: ExitStack,
-    server: AsgiServer,
+    server: LiveServer,
     host: str,
     path: str,
     *,
@@ -177,7 +177,7 @@ def check_in_committed(django_db_blocker, live_gym: LiveGym, member_id: int) -> 
 
 
 def test_two_gyms_on_a_real_server_hear_only_their_own_check_ins(
-    asgi_server: AsgiServer, live_gyms: tuple[LiveGym, LiveGym], django_db_blocker
+    asgi_server: LiveServer, live_gyms: tuple[LiveGym, LiveGym], django_db_blocker
 ) -> None:
     a, b = live_gyms
     sockets: list[ClientConnection] = []
@@ -292,12 +292,6 @@ def test_the_broadcast_counts_its_own_gym_even_when_the_commit_runs_in_another_s
 # --- Redis down or hung ----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def layer_at(settings, monkeypatch) -> Iterator[Callable[[int], None]]:
     """`layer_at(port)`: point the channel layer at Redis on 127.0.0.1:`port` (rebuilt)."""
@@ -339,7 +333,7 @@ def _check_in_and_commit(gym: Gym, capture: Any) -> bool:
 def test_redis_down_the_check_in_is_saved_and_a_warning_logged(
     gym_a: Gym, layer_at, django_capture_on_commit_callbacks, caplog
 ) -> None:
-    layer_at(_free_port())  # nothing listens there
+    layer_at(free_port())  # nothing listens there
     with caplog.at_level(logging.WARNING, logger="apps.checkins.live"):
         saved = _check_in_and_commit(gym_a, django_capture_on_commit_callbacks)
 

@@ -11,30 +11,20 @@ Run alone with `pytest -m browser`.
 
 from __future__ import annotations
 
-import http.client
-import os
 import re
 import secrets
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django_tenants.utils import schema_exists, tenant_context
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Response, expect, sync_playwright
 
 from apps.accounts.models import User
-from apps.conftest import stop_process
-from apps.conftest import subprocess_database_url as database_url_for_subprocess
+from apps.core.tests.servers import LiveServer, asgi_server_running
 from apps.staff.models import StaffRole
 from apps.staff.roles import Role
 from apps.tenants.models import Domain, Gym
@@ -53,7 +43,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOT = Path("/tmp/dashboard.png")
-SERVER_START_TIMEOUT_S = 60
 # The first request warms up the server and the signup clones a schema: be generous.
 FIRST_NAVIGATION_TIMEOUT_MS = 60_000
 NAVIGATION_TIMEOUT_MS = 30_000
@@ -61,92 +50,14 @@ ASSERT_TIMEOUT_MS = 15_000
 PASSWORD = "a-long-and-unusual-passphrase"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _log_tail(path: Path, chars: int = 4000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return "(no server log)"
-
-
-@dataclass
-class LiveServer:
-    port: int
-    log_path: Path
-
-    @property
-    def public_url(self) -> str:
-        return f"http://localhost:{self.port}"
-
-    def gym_url(self, slug: str) -> str:
-        return f"http://{slug}.localhost:{self.port}"
-
-    def log_tail(self) -> str:
-        return _log_tail(self.log_path)
-
-
-def _answers(port: int) -> bool:
-    """True once `/health/` answers at all (200 or 503: no Celery worker runs here)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", "/health/", headers={"Host": f"localhost:{port}"})
-        conn.getresponse().read()
-        return True
-    except OSError:
-        return False
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="module")
 def uvicorn_server(django_db_setup, django_db_blocker) -> Iterator[LiveServer]:
-    """`uvicorn fitflow.asgi:application` in a subprocess, on the test database and Redis."""
+    """`uvicorn fitflow.asgi:application` in a subprocess, on the test database and Redis
+    (apps.core.tests.servers); skipped without Debian's Chromium."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
-    with django_db_blocker.unblock():
-        database_url = database_url_for_subprocess()
-    port = _free_port()
-    log_dir = Path(tempfile.mkdtemp(prefix="fitflow-uvicorn-"))
-    log_path = log_dir / "server.log"
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="fitflow.settings.test",
-        DATABASE_URL=database_url,
-        REDIS_URL=settings.REDIS_URL,
-        # The test process's cache namespace, so the autouse cache cleanup also clears
-        # the server's keys (handoff nonces, allauth's login rate-limit counters).
-        CACHE_KEY_PREFIX=settings.CACHES["default"]["KEY_PREFIX"],
-        CHANNEL_LAYER_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
-        PYTHONUNBUFFERED="1",
-    )
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "fitflow.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=str(settings.BASE_DIR),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = LiveServer(port=port, log_path=log_path)
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not _answers(port):
-            if proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited at start (code {proc.returncode}):\n{server.log_tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"uvicorn did not answer /health/ within {SERVER_START_TIMEOUT_S} s:\n{server.log_tail()}"
-                )
-            time.sleep(0.25)
+    with asgi_server_running(django_db_blocker) as server:
         yield server
-    finally:
-        stop_process(proc)
-        shutil.rmtree(log_dir, ignore_errors=True)
 
 
 @dataclass
