@@ -49,13 +49,14 @@ clean:
 	if [ -x $(PY) ]; then $(DEVSTACK) stop; fi
 	rm -rf .data
 
-# Browser tests drive Debian's Chromium (/usr/bin/chromium), never a Playwright download.
+# Browser tests drive Debian's Chromium (/usr/bin/chromium), never a Playwright download;
+# the invoice PDF tests read PDFs back with poppler's pdftotext (Debian poppler-utils).
 chromium:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v pdftotext >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			echo "installing Debian chromium for the browser tests"; \
-			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+			echo "installing Debian chromium and poppler-utils for the browser and PDF tests"; \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium poppler-utils; \
 		else \
-			echo "warning: chromium not found; browser tests need it (sudo apt-get install -y chromium)"; \
+			echo "warning: chromium or pdftotext not found; tests need them (sudo apt-get install -y chromium poppler-utils)"; \
 		fi; \
 	fi

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
@@ -65,9 +68,53 @@ class Gym(TenantMixin):
     auto_checkout_hours = models.PositiveIntegerField(
         default=3, help_text=_("Open check-ins are checked out automatically after this many hours.")
     )
-    # Billing (read at check-in now; the billing run in issue 6 sets past_due).
+    # Billing: the billing run sets past_due; check-in and booking read the grace.
     payment_grace_days = models.PositiveIntegerField(
         default=3, help_text=_("Days a past-due membership still gets in before check-in is refused.")
+    )
+    # Invoices and recurring billing (issue 6). Money is in `currency`.
+    legal_name = models.CharField(
+        max_length=200, blank=True, help_text=_("Shown on invoices; the gym's name if empty.")
+    )
+    address = models.TextField(blank=True, help_text=_("Postal address printed on invoices."))
+    tax_number = models.CharField(max_length=40, blank=True, help_text=_("VAT / GST / tax registration number."))
+    tax_rate = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text=_("Percent for items without a plan's own rate, e.g. 15.00."),
+    )
+    prices_include_tax = models.BooleanField(default=True, help_text=_("Manual item prices already include tax."))
+    billing_email = models.EmailField(blank=True, help_text=_("Where FitFlow sends the gym's own bills."))
+    invoice_prefix = models.CharField(
+        max_length=12, default="INV", help_text=_("Invoice numbers read PREFIX-YEAR-000123.")
+    )
+    invoice_due_days = models.PositiveSmallIntegerField(
+        default=7, help_text=_("Days after issue that an invoice paid by hand falls due.")
+    )
+    dunning_retry_days = models.CharField(
+        max_length=40,
+        default="1,3,5",
+        help_text=_("Days after the first failed charge to retry the card, comma-separated."),
+    )
+
+    class DunningFinalAction(models.TextChoices):
+        CANCEL = "cancel", _("Cancel the membership")
+        FREEZE = "freeze", _("Freeze the membership")
+
+    dunning_final_action = models.CharField(
+        max_length=8,
+        choices=DunningFinalAction.choices,
+        default=DunningFinalAction.CANCEL,
+        help_text=_("What happens to the membership after the last retry fails."),
+    )
+    # Stripe Connect (Standard): the gym's own account takes its members' payments.
+    stripe_account_id = models.CharField(max_length=64, blank=True, db_index=True)
+    stripe_charges_enabled = models.BooleanField(default=False)
+    # The platform's own billing of the gym (dj-stripe subscription on FitFlow's account).
+    platform_unpaid_since = models.DateField(
+        null=True, blank=True, help_text=_("First day the gym's FitFlow subscription went unpaid.")
     )
     logo = models.ImageField(upload_to=gym_logo_upload_to, blank=True)
     suspended_reason = models.CharField(max_length=255, blank=True)
@@ -88,6 +135,18 @@ class Gym(TenantMixin):
     def is_public(self) -> bool:
         """True for the public (platform) tenant row."""
         return self.schema_name == "public"
+
+    @property
+    def stripe_connected(self) -> bool:
+        """True when the gym's Stripe account may take charges (Connect onboarding done)."""
+        return bool(self.stripe_account_id) and self.stripe_charges_enabled
+
+    @property
+    def dunning_retry_offsets(self) -> list[int]:
+        """`dunning_retry_days` as sorted day offsets, e.g. "1,3,5" -> [1, 3, 5].
+        Unparseable parts are ignored (the settings form validates them)."""
+        days = {int(p) for p in self.dunning_retry_days.split(",") if p.strip().isdigit() and int(p) > 0}
+        return sorted(days)
 
     @property
     def is_suspended(self) -> bool:
