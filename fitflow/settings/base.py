@@ -94,6 +94,8 @@ SHARED_APPS = [
     "channels",  # websockets (live occupancy, check-in feed)
     "health_check",  # /health/
     "apps.core",  # error pages, API error format, health view, shared templates
+    "djstripe",  # Stripe objects and webhook events, in public (DESIGN.md 7)
+    "apps.billing",  # Stripe webhooks routed to gyms; the platform's own billing of gyms
 ]
 
 # TENANT_APPS live in each gym's schema.
@@ -106,6 +108,7 @@ TENANT_APPS = [
     "apps.classes",  # classes, recurring schedules, class sessions (the timetable)
     "apps.bookings",  # bookings, waitlist, the class-credit ledger
     "apps.checkins",  # front-desk check-ins, printed member QR cards, live occupancy
+    "apps.invoices",  # invoices, payments, refunds, credit notes, recurring billing, dunning
     "apps.notifications",  # notifications recorded for members (sending comes later)
     "apps.dashboard",  # the owner/staff dashboard pages (no models of its own)
 ]
@@ -377,6 +380,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*/15"),
         "options": {"expires": 14 * 60},
     },
+    "billing-run-dispatch": {
+        # Hourly; a gym's billing run is queued when its local billing_hour has come.
+        "task": "apps.invoices.tasks.billing_run_dispatch_task",
+        "schedule": crontab(minute=0),
+        "options": {"expires": 55 * 60},
+    },
+    "stripe-reconcile-dispatch": {
+        # Daily; re-applies missed Connect events (Stripe lists 30 days of events).
+        "task": "apps.invoices.tasks.stripe_reconcile_dispatch_task",
+        "schedule": crontab(minute=40, hour=3),
+        "options": {"expires": 23 * 3600},
+    },
     "credits-expiry-dispatch": {
         # Class-pack and period credits past their expiry date get an `expire` ledger row.
         "task": "apps.bookings.tasks.credits_expiry_dispatch_task",
@@ -384,3 +399,14 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 55 * 60},
     },
 }
+
+# --- Stripe (DESIGN.md 7) ----------------------------------------------------------------
+# Gyms take member payments on their own Standard Connect accounts (apps.invoices.stripe_api);
+# the platform bills gyms for their tier through dj-stripe. STRIPE_API_BASE points the stripe
+# library elsewhere (the tests' and benches' fake Stripe server).
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_CONNECT_WEBHOOK_SECRET = env("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
