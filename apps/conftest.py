@@ -176,7 +176,21 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[None]:
         CHANNEL_LAYER_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "fitflow", "worker", "--pool=solo", "-n", name, "-l", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "fitflow",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            "celery,documents",
+            "-n",
+            name,
+            "-l",
+            "warning",
+        ],
         env=env,
         cwd=str(settings.BASE_DIR),
     )

@@ -21,6 +21,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.classes.api_urls")),
     path("", include("apps.bookings.api_urls")),
     path("", include("apps.checkins.api_urls")),
+    path("", include("apps.invoices.api_urls")),
 ]
 
 urlpatterns = [
@@ -31,6 +32,7 @@ urlpatterns = [
     path("schedule/", include("apps.classes.urls")),
     path("bookings/", include("apps.bookings.urls")),
     path("check-in/", include("apps.checkins.urls")),
+    path("billing/", include("apps.invoices.urls")),
     path("accounts/welcome/", account_views.handoff_login_view, name="account-handoff"),
     path("accounts/", include("allauth.urls")),
     path("admin/", gym_admin_site.urls),

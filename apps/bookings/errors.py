@@ -28,15 +28,8 @@ Other codes:
 
 from __future__ import annotations
 
+from apps.core.errors import DomainError
 
-class BookingError(Exception):
+
+class BookingError(DomainError):
     """A booking or credit rule was broken. Nothing was changed when it is raised."""
-
-    def __init__(self, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-
-    def __repr__(self) -> str:
-        return f"BookingError({self.code!r}, {self.message!r})"

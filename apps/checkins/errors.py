@@ -20,6 +20,8 @@ refused. The codes, in the order the rules run (`REFUSALS` holds the sentences):
 
 from __future__ import annotations
 
+from apps.core.errors import DomainError
+
 REFUSALS = {
     "unknown_code": "This code is not valid here. Ask the member to refresh the QR in the app.",
     "no_active_membership": "No active membership.",
@@ -30,14 +32,5 @@ REFUSALS = {
 }
 
 
-class CheckInError(Exception):
+class CheckInError(DomainError):
     """A front-desk request that cannot be carried out. Nothing was changed."""
-
-    def __init__(self, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-
-    def __repr__(self) -> str:
-        return f"CheckInError({self.code!r}, {self.message!r})"

@@ -270,9 +270,7 @@ class Refund(models.Model):
         FAILED = "failed", _("Failed")
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
-    credit_note = models.OneToOneField(
-        CreditNote, null=True, blank=True, on_delete=models.PROTECT, related_name="refund"
-    )
+    credit_note = models.ForeignKey(CreditNote, null=True, blank=True, on_delete=models.PROTECT, related_name="refunds")
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUCCEEDED)
     reason = models.CharField(max_length=255, blank=True)

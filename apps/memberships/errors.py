@@ -17,12 +17,8 @@ Codes:
 - `freeze_scheduled`: a plan change while a freeze is scheduled (call it off first).
 """
 
+from apps.core.errors import DomainError
 
-class MembershipError(Exception):
+
+class MembershipError(DomainError):
     """A membership rule was broken. Nothing was changed when it is raised."""
-
-    def __init__(self, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field

@@ -40,6 +40,10 @@ class Membership(models.Model):
     billing_period = models.CharField(max_length=10, choices=Plan.BillingPeriod.choices, blank=True)
     billing_interval = models.PositiveSmallIntegerField(default=1)
     class_credits = models.PositiveIntegerField(null=True, blank=True)
+    # The day of the month billing keeps to (1-31), so monthly from 31 January bills
+    # 28 February, then 31 March (Stripe's billing_cycle_anchor). Set by the first
+    # billing run; None until then and after a freeze moves the billing date.
+    billing_anchor_day = models.PositiveSmallIntegerField(null=True, blank=True)
     cancel_at_period_end = models.BooleanField(default=False)
     # The gym-local date the membership went past_due (None otherwise); check-in
     # refuses it after the gym's payment_grace_days.

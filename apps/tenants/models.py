@@ -109,6 +109,9 @@ class Gym(TenantMixin):
         default=DunningFinalAction.CANCEL,
         help_text=_("What happens to the membership after the last retry fails."),
     )
+    billing_run_on = models.DateField(
+        null=True, blank=True, help_text=_("Gym-local date of the last completed billing run.")
+    )
     # Stripe Connect (Standard): the gym's own account takes its members' payments.
     stripe_account_id = models.CharField(max_length=64, blank=True, db_index=True)
     stripe_charges_enabled = models.BooleanField(default=False)

@@ -86,6 +86,14 @@ def _member_activate(member: Member) -> None:
         )
 
 
+def _sale_invoice(membership: Membership, *, actor: User | None) -> None:
+    """Bill the sale (signup fee and first period, pass or pack) in the same
+    transaction (apps.invoices; imported here to keep the app dependency one-way)."""
+    from apps.invoices.services import membership_sale_invoice
+
+    membership_sale_invoice(membership=membership, actor=actor, today=timezone.localdate())
+
+
 def _shift(day: datetime.date | None, days: int) -> datetime.date | None:
     return day + datetime.timedelta(days=days) if day else None
 
@@ -124,6 +132,7 @@ def membership_assign(
         membership, Kind.CREATED, actor=actor, reason=reason, data=_terms(membership) | {"trial_days": plan.trial_days}
     )
     _member_activate(member)
+    _sale_invoice(membership, actor=actor)
     return membership
 
 
@@ -173,6 +182,7 @@ def membership_renew(
     _event(old, Kind.RENEWED, actor=actor, reason=reason, data={"renewal_id": new.pk} | _terms(new))
     _event(new, Kind.CREATED, actor=actor, reason=reason, data={"renewed_from": old.pk} | _terms(new))
     _member_activate(member)
+    _sale_invoice(new, actor=actor)
     return new
 
 
@@ -236,10 +246,11 @@ def membership_freeze(
     before = {"end_date": _iso(m.end_date), "next_billing_date": _iso(m.next_billing_date)}
     m.end_date = _shift(m.end_date, days)
     m.next_billing_date = _shift(m.next_billing_date, days)
+    m.billing_anchor_day = None  # the billing day moved with the freeze
     starts_now = start_date <= today
     if starts_now:
         m.status = Status.FROZEN
-    m.save(update_fields=["status", "end_date", "next_billing_date", "updated_at"])
+    m.save(update_fields=["status", "end_date", "next_billing_date", "billing_anchor_day", "updated_at"])
     freeze = Freeze.objects.create(
         membership=m, start_date=start_date, end_date=end_date, reason=(reason or "")[:255], created_by=actor
     )
@@ -305,8 +316,9 @@ def membership_unfreeze(
     }
     m.end_date = _shift(m.end_date, -given_back)
     m.next_billing_date = _shift(m.next_billing_date, -given_back)
+    m.billing_anchor_day = None
     m.status = Status.ACTIVE
-    m.save(update_fields=["status", "end_date", "next_billing_date", "updated_at"])
+    m.save(update_fields=["status", "end_date", "next_billing_date", "billing_anchor_day", "updated_at"])
     data["after"] = {"end_date": _iso(m.end_date), "next_billing_date": _iso(m.next_billing_date)}
     _event(m, Kind.UNFROZEN, actor=actor, reason=reason, data=data)
     return m

@@ -1,0 +1,211 @@
+"""The billing run of one gym: invoice every membership period that has come due, collect
+it, retry failed charges (dunning) and mark hand-paid invoices overdue.
+
+`billing_run(today=)` runs in the gym's schema (`apps.invoices.tasks.billing_run_task`,
+queued by the hourly dispatcher at the gym's `billing_hour`). Every step is idempotent,
+so a run may be repeated, crash halfway or run in two workers at once:
+- one membership period is invoiced in one transaction under the membership's row lock,
+  and (membership, period start) is unique: exactly one invoice per period;
+- the membership's `next_billing_date` moves on in that same transaction, so the period
+  is never selected again;
+- charges follow the protocol in `payments`: at most one successful charge per attempt
+  key, and a new attempt is only started when no earlier one is pending.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import logging
+from dataclasses import dataclass, field
+
+from dateutil.relativedelta import relativedelta
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from apps.memberships.models import Membership
+from apps.memberships.services import billing_period_delta
+from apps.notifications.services import notification_record
+from apps.tenants.selectors import current_gym
+
+from ..models import Invoice, InvoiceLine, Payment, StripeCustomer
+from .documents import IssueOptions, LineInput, invoice_create
+from .payments import invoice_charge, invoices_mark_overdue
+
+logger = logging.getLogger(__name__)
+
+MStatus = Membership.Status
+# A pending charge older than this is sent again with its own idempotency key: the
+# worker that started it died or Stripe did not answer.
+PENDING_RETRY_AFTER = datetime.timedelta(minutes=10)
+
+
+def next_billing_date_after(membership: Membership, day: datetime.date) -> datetime.date:
+    """The billing date one period after `day`, keeping the anchor day of the month
+    (`Membership.billing_anchor_day`, or `day`'s own): monthly from 31 January bills
+    28 February, then 31 March (Stripe's `billing_cycle_anchor` behaves the same:
+    https://docs.stripe.com/billing/subscriptions/billing-cycle). Weekly periods are
+    7-day steps."""
+    step = billing_period_delta(billing_period=membership.billing_period, interval=membership.billing_interval)
+    after = day + step
+    anchor = membership.billing_anchor_day or day.day
+    if isinstance(step, relativedelta) and (step.months or step.years) and after.day != anchor:
+        last = calendar.monthrange(after.year, after.month)[1]
+        after = after.replace(day=min(anchor, last))
+    return after
+
+
+@dataclass
+class BillingRunResult:
+    """Counts of one gym's billing run: invoices created, charges succeeded / failed /
+    left unknown (Stripe did not answer), invoices left open for payment by hand,
+    retries tried, memberships put past due for overdue invoices."""
+
+    invoiced: int = 0
+    charged: int = 0
+    failed: int = 0
+    unknown: int = 0
+    open_for_manual: int = 0
+    retried: int = 0
+    overdue: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts, for logs and task results."""
+        return {k: v for k, v in self.__dict__.items() if k != "errors"} | {"errors": len(self.errors)}
+
+
+def memberships_due(*, today: datetime.date) -> list[int]:
+    """Ids of the memberships with a period to invoice on `today` (gym-local): active,
+    recurring, `next_billing_date` on or before today, not cancelled at period end.
+    Frozen and past-due memberships are not billed (a freeze moves the date on; a
+    past-due one is in dunning)."""
+    return list(
+        Membership.objects.filter(
+            status=MStatus.ACTIVE,
+            next_billing_date__lte=today,
+            cancel_at_period_end=False,
+        )
+        .exclude(billing_period="")
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def membership_invoice_period(*, membership_id: int, today: datetime.date) -> Invoice | None:
+    """Invoice the membership's period that starts on its `next_billing_date`, and move
+    that date on by one period, in one transaction under the membership's row lock.
+    Returns the new invoice, or None when there was nothing to invoice (no longer due,
+    or another worker invoiced it first). The invoice is collected from the saved card
+    when the gym has Stripe and the member a card; otherwise it is left open, due after
+    `Gym.invoice_due_days`, and the member is told (`invoice_issued`)."""
+    gym = current_gym()
+    with transaction.atomic():
+        m = (
+            Membership.objects.select_for_update(of=("self",))
+            .select_related("plan", "member")
+            .filter(pk=membership_id, status=MStatus.ACTIVE, next_billing_date__lte=today, cancel_at_period_end=False)
+            .exclude(billing_period="")
+            .first()
+        )
+        if m is None or m.next_billing_date is None:
+            return None
+        start = m.next_billing_date
+        if Invoice.objects.filter(membership=m, period_start=start).exists():
+            after = next_billing_date_after(m, start)
+            Membership.objects.filter(pk=m.pk).update(
+                next_billing_date=after, billing_anchor_day=m.billing_anchor_day or start.day
+            )
+            return None
+        after = next_billing_date_after(m, start)
+        end = after - datetime.timedelta(days=1)
+        has_card = (
+            gym.stripe_connected
+            and StripeCustomer.objects.filter(member_id=m.member_id).exclude(payment_method_id="").exists()
+        )
+        try:
+            with transaction.atomic():
+                invoice = invoice_create(
+                    member=m.member,
+                    membership=m,
+                    period=(start, end),
+                    lines=[
+                        LineInput(
+                            description=f"{m.plan.name}: {start:%d %b %Y} to {end:%d %b %Y}",
+                            unit_price=m.price,
+                            kind=InvoiceLine.Kind.PLAN_PERIOD,
+                            period_start=start,
+                            period_end=end,
+                        )
+                    ],
+                    options=IssueOptions(
+                        tax_rate=m.plan.tax_rate, tax_inclusive=m.plan.price_includes_tax, auto_collect=has_card
+                    ),
+                    today=today,
+                )
+        except IntegrityError:  # invoiced by a concurrent run that did not hold the lock
+            return None
+        m.next_billing_date = after
+        m.billing_anchor_day = m.billing_anchor_day or start.day
+        m.save(update_fields=["next_billing_date", "billing_anchor_day", "updated_at"])
+        if not has_card:
+            notification_record(
+                member=m.member,
+                kind="invoice_issued",
+                idempotency_key=f"invoice_issued:invoice:{invoice.pk}",
+                data={"invoice_id": invoice.pk, "number": invoice.number, "total": str(invoice.total)},
+            )
+    return invoice
+
+
+def invoices_to_collect(*, today: datetime.date) -> list[int]:
+    """Ids of open card-collected invoices with a charge to try now: never tried, a
+    dunning retry due on or before `today`, or a charge left pending for longer than
+    `PENDING_RETRY_AFTER` (its worker died or Stripe did not answer)."""
+    stale = timezone.now() - PENDING_RETRY_AFTER
+    pending = Payment.objects.filter(
+        invoice=OuterRef("pk"), status=Payment.Status.PENDING, attempt__isnull=False, created_at__lt=stale
+    )
+    fresh_pending = Payment.objects.filter(
+        invoice=OuterRef("pk"), status=Payment.Status.PENDING, attempt__isnull=False, created_at__gte=stale
+    )
+    open_auto = Invoice.objects.filter(status=Invoice.Status.OPEN, auto_collect=True).exclude(Exists(fresh_pending))
+    never = open_auto.filter(attempt_count=0)
+    retry = open_auto.filter(next_payment_attempt__lte=today)
+    stuck = open_auto.filter(Exists(pending))
+    ids = set(never.values_list("pk", flat=True)) | set(retry.values_list("pk", flat=True))
+    ids |= set(stuck.values_list("pk", flat=True))
+    return sorted(ids)
+
+
+def billing_run(*, today: datetime.date | None = None) -> BillingRunResult:
+    """Run billing for the current gym on `today` (gym-local; default today in the
+    active timezone): invoice due periods, charge saved cards, retry failed charges
+    whose day has come, finish charges left pending, and mark overdue hand-paid
+    invoices. Safe to run any number of times. Returns the counts."""
+    today = today or timezone.localdate()
+    result = BillingRunResult()
+    for membership_id in memberships_due(today=today):
+        try:
+            invoice = membership_invoice_period(membership_id=membership_id, today=today)
+        except Exception as exc:  # one bad membership must not stop the gym's run
+            logger.exception("billing membership %s failed", membership_id)
+            result.errors.append(f"membership {membership_id}: {exc}")
+            continue
+        if invoice is not None:
+            result.invoiced += 1
+            if not invoice.auto_collect and invoice.status == Invoice.Status.OPEN:
+                result.open_for_manual += 1
+    for invoice_id in invoices_to_collect(today=today):
+        retry = Invoice.objects.filter(pk=invoice_id, attempt_count__gt=0).exists()
+        outcome = invoice_charge(invoice_id=invoice_id, today=today)
+        result.retried += int(retry and outcome.status != "skipped")
+        if outcome.status == Payment.Status.SUCCEEDED:
+            result.charged += 1
+        elif outcome.status == Payment.Status.FAILED:
+            result.failed += 1
+        elif outcome.status == "unknown":
+            result.unknown += 1
+    result.overdue = invoices_mark_overdue(today=today)
+    return result

@@ -1,0 +1,345 @@
+"""Creating, issuing, voiding and correcting invoices (credit notes and refunds).
+
+Conventions for every service in this package:
+- Money is `Decimal` in the gym's currency (`Gym.currency`), two places; dates are
+  gym-local `date`s (`today` defaults to `timezone.localdate()`, the gym's timezone
+  being active in requests and tasks).
+- A service locks the invoice row (`SELECT ... FOR UPDATE`) before it reads the state it
+  checks, and raises `InvoiceError` before writing anything when a rule is broken.
+- Paid invoices are never edited; corrections are credit notes (documents with their own
+  gapless numbers) and refunds (money back).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.members.models import Member
+from apps.memberships.models import Membership
+from apps.tenants.models import Gym
+from apps.tenants.selectors import current_gym
+
+from ..errors import InvoiceError
+from ..models import ZERO, CreditNote, Invoice, InvoiceLine, Payment, Refund
+from . import numbering
+from .totals import invoice_totals, round_money, tax_part
+
+Status = Invoice.Status
+
+
+@dataclass(frozen=True)
+class LineInput:
+    """One line to put on an invoice: `quantity` x `unit_price` (Decimal, gym currency)."""
+
+    description: str
+    unit_price: Decimal
+    quantity: int = 1
+    kind: str = InvoiceLine.Kind.MANUAL
+    period_start: datetime.date | None = None
+    period_end: datetime.date | None = None
+
+
+@dataclass
+class IssueOptions:
+    """How an invoice is taxed and collected. `tax_rate` is a percent; None takes the
+    gym's default rate and inclusivity."""
+
+    tax_rate: Decimal | None = None
+    tax_inclusive: bool | None = None
+    discount: Decimal = ZERO
+    due_date: datetime.date | None = None
+    auto_collect: bool = False
+    notes: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def seller_snapshot(gym: Gym) -> dict[str, str]:
+    """What an invoice prints about the gym, copied at issue so later edits never change
+    a document already sent: name, legal name, address, tax number, logo (storage name),
+    country and currency."""
+    return {
+        "name": gym.name,
+        "legal_name": gym.legal_name or gym.name,
+        "address": gym.address,
+        "tax_number": gym.tax_number,
+        "logo": gym.logo.name if gym.logo else "",
+        "country": str(gym.country or ""),
+        "currency": gym.currency,
+        "schema": gym.schema_name,
+    }
+
+
+def bill_to_snapshot(member: Member) -> dict[str, str]:
+    """What an invoice prints about the member (name, email, phone, address, member id)."""
+    return {
+        "name": member.full_name,
+        "email": member.email,
+        "phone": str(getattr(member, "phone", "") or ""),
+        "address": member.address,
+        "member_id": str(member.pk),
+    }
+
+
+def invoice_create(
+    *,
+    member: Member,
+    lines: Sequence[LineInput],
+    options: IssueOptions | None = None,
+    membership: Membership | None = None,
+    period: tuple[datetime.date, datetime.date] | None = None,
+    issue: bool = True,
+    actor: User | None = None,
+    today: datetime.date | None = None,
+) -> Invoice:
+    """Create an invoice for `member` with `lines`, and issue it (number, snapshots,
+    status open) unless `issue=False` (a draft). A period invoice of a recurring
+    membership passes `membership` and `period` (first, last day): (membership, first
+    day) is unique, so the caller must hold the membership's row lock and check first;
+    a duplicate raises IntegrityError. An issued invoice with nothing to pay is paid.
+
+    The due date defaults to today + `Gym.invoice_due_days` (today when it is collected
+    from a saved card). Runs in one transaction; the number is taken inside it.
+    Raises `InvoiceError("invalid_amount")` for no lines, a negative line or a bad
+    discount.
+    """
+    gym = current_gym()
+    options = options or IssueOptions()
+    today = today or timezone.localdate()
+    if not lines:
+        raise InvoiceError("invalid_amount", "An invoice needs at least one line.")
+    currency = gym.currency
+    amounts = [round_money(line.unit_price * line.quantity, currency) for line in lines]
+    tax_rate = gym.tax_rate if options.tax_rate is None else options.tax_rate
+    tax_inclusive = gym.prices_include_tax if options.tax_inclusive is None else options.tax_inclusive
+    totals = invoice_totals(
+        amounts=amounts, discount=options.discount, tax_rate=tax_rate, tax_inclusive=tax_inclusive, currency=currency
+    )
+    due = options.due_date or (today if options.auto_collect else today + datetime.timedelta(days=gym.invoice_due_days))
+    with transaction.atomic():
+        invoice = Invoice.objects.create(
+            member=member,
+            membership=membership,
+            currency=currency,
+            issue_date=today,
+            due_date=max(due, today),
+            period_start=period[0] if period else None,
+            period_end=period[1] if period else None,
+            subtotal=totals.subtotal,
+            discount=totals.discount,
+            tax_rate=tax_rate,
+            tax_inclusive=tax_inclusive,
+            tax=totals.tax,
+            total=totals.total,
+            auto_collect=options.auto_collect,
+            notes=options.notes,
+            created_by=actor,
+        )
+        InvoiceLine.objects.bulk_create(
+            InvoiceLine(
+                invoice=invoice,
+                kind=line.kind,
+                description=line.description[:255],
+                quantity=line.quantity,
+                unit_price=round_money(line.unit_price, currency),
+                amount=amount,
+                period_start=line.period_start,
+                period_end=line.period_end,
+            )
+            for line, amount in zip(lines, amounts, strict=True)
+        )
+        if issue:
+            _issue(invoice, gym=gym, member=member, today=today)
+    return invoice
+
+
+def _issue(invoice: Invoice, *, gym: Gym, member: Member, today: datetime.date) -> None:
+    invoice.number = numbering.document_number_take(
+        kind=numbering.INVOICE, prefix=gym.invoice_prefix or "INV", year=invoice.issue_date.year
+    )
+    invoice.seller = seller_snapshot(gym)
+    invoice.bill_to = bill_to_snapshot(member)
+    invoice.status = Status.OPEN
+    fields = ["number", "seller", "bill_to", "status", "updated_at"]
+    if invoice.total == ZERO:
+        invoice.status, invoice.paid_at = Status.PAID, timezone.now()
+        fields.append("paid_at")
+    invoice.save(update_fields=fields)
+    _deliver_on_commit(invoice)
+
+
+def _deliver_on_commit(invoice: Invoice) -> None:
+    """Queue the PDF and the email for after the commit (DESIGN.md 5)."""
+    from ..tasks import invoice_deliver_on_commit
+
+    invoice_deliver_on_commit(invoice.pk)
+
+
+@transaction.atomic
+def invoice_issue(*, invoice: Invoice, today: datetime.date | None = None) -> Invoice:
+    """Issue a draft: take its number, snapshot the gym and member, status open (paid
+    when the total is 0). Raises `InvoiceError("invoice_not_open")` if not a draft."""
+    locked = Invoice.objects.select_for_update().select_related("member").get(pk=invoice.pk)
+    if locked.status != Status.DRAFT:
+        raise InvoiceError("invoice_not_open", "Only a draft invoice can be issued.")
+    locked.issue_date = today or timezone.localdate()
+    locked.save(update_fields=["issue_date"])
+    _issue(locked, gym=current_gym(), member=locked.member, today=locked.issue_date)
+    return locked
+
+
+@transaction.atomic
+def invoice_void(*, invoice: Invoice, reason: str, actor: User | None = None) -> Invoice:
+    """Void a draft or open invoice that has no money received: it is no longer owed
+    and keeps its number (numbers are never reused). A past-due membership whose only
+    overdue invoice this was becomes active again. Raises
+    `InvoiceError("invoice_not_voidable")` for paid, void or uncollectible invoices or
+    ones with payments (refund them instead)."""
+    from .payments import membership_settle_if_clear
+
+    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if locked.status not in (Status.DRAFT, Status.OPEN) or locked.amount_paid > 0:
+        raise InvoiceError(
+            "invoice_not_voidable", "Only an unpaid draft or open invoice can be voided; refund a paid one."
+        )
+    if Payment.objects.filter(invoice=locked, status=Payment.Status.PENDING).exists():
+        raise InvoiceError("invoice_not_voidable", "A card payment for this invoice is still being processed.")
+    locked.status, locked.voided_at, locked.void_reason = Status.VOID, timezone.now(), (reason or "")[:255]
+    locked.next_payment_attempt = None
+    locked.save(update_fields=["status", "voided_at", "void_reason", "next_payment_attempt", "updated_at"])
+    if locked.membership_id:
+        membership_settle_if_clear(membership_id=locked.membership_id, actor=actor)
+    return locked
+
+
+@transaction.atomic
+def invoice_mark_uncollectible(*, invoice: Invoice, reason: str, actor: User | None = None) -> Invoice:
+    """Write off an open invoice (Stripe's `uncollectible`): it stays on record but is no
+    longer chased. Raises `InvoiceError("invoice_not_open")` if not open."""
+    from .payments import membership_settle_if_clear
+
+    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if locked.status != Status.OPEN:
+        raise InvoiceError("invoice_not_open", "Only an open invoice can be written off.")
+    locked.status, locked.next_payment_attempt = Status.UNCOLLECTIBLE, None
+    locked.void_reason = (reason or "")[:255]
+    locked.save(update_fields=["status", "next_payment_attempt", "void_reason", "updated_at"])
+    if locked.membership_id:
+        membership_settle_if_clear(membership_id=locked.membership_id, actor=actor)
+    return locked
+
+
+def _credit_note(
+    invoice: Invoice, *, amount: Decimal, reason: str, actor: User | None, today: datetime.date
+) -> CreditNote:
+    gym = current_gym()
+    number = numbering.document_number_take(kind=numbering.CREDIT_NOTE, prefix="CN", year=today.year)
+    note = CreditNote.objects.create(
+        invoice=invoice,
+        number=number,
+        amount=amount,
+        tax=tax_part(amount, tax_rate=invoice.tax_rate, currency=gym.currency),
+        reason=(reason or "")[:255],
+        issue_date=today,
+        created_by=actor,
+    )
+    Invoice.objects.filter(pk=invoice.pk).update(
+        amount_credited=F("amount_credited") + amount, updated_at=timezone.now()
+    )
+    invoice.amount_credited += amount
+    return note
+
+
+@transaction.atomic
+def invoice_credit(
+    *, invoice: Invoice, amount: Decimal, reason: str, actor: User | None = None, today: datetime.date | None = None
+) -> CreditNote:
+    """Issue a credit note that lowers what an OPEN invoice asks for (e.g. a goodwill
+    discount after issue). When nothing is left to pay the invoice becomes paid.
+    Raises `InvoiceError`: `invoice_not_open`, `invalid_amount`, `refund_too_large`
+    (more than the amount due)."""
+    from .payments import invoice_settle_if_paid
+
+    today = today or timezone.localdate()
+    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if locked.status != Status.OPEN:
+        raise InvoiceError("invoice_not_open", "A credit note without a refund is for an open invoice.")
+    amount = round_money(amount, locked.currency)
+    if amount <= 0:
+        raise InvoiceError("invalid_amount", "The amount must be more than 0.", "amount")
+    if amount > locked.amount_due:
+        raise InvoiceError("refund_too_large", f"At most {locked.amount_due} is still owed.", "amount")
+    note = _credit_note(locked, amount=amount, reason=reason, actor=actor, today=today)
+    invoice_settle_if_paid(locked, today=today, actor=actor)
+    return note
+
+
+def invoice_refund(
+    *, invoice: Invoice, amount: Decimal, reason: str, actor: User | None = None, today: datetime.date | None = None
+) -> CreditNote:
+    """Give money back on a paid (or part-paid) invoice: a credit note for `amount` and
+    refunds of its successful payments, newest first, until `amount` is covered.
+    Stripe payments are refunded through Stripe on the gym's account with an
+    idempotency key per credit note and payment (so a retried request refunds once);
+    manual payments are recorded as refunded by hand. The invoice itself is not edited.
+    Raises `InvoiceError`: `invalid_amount`, `refund_too_large` (beyond what was paid
+    and not yet refunded), `stripe_unavailable` (nothing was written; try again).
+    """
+    from .. import stripe_api
+
+    today = today or timezone.localdate()
+    gym = current_gym()
+    with transaction.atomic():
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        amount = round_money(amount, locked.currency)
+        payments = list(
+            Payment.objects.select_for_update()
+            .filter(invoice=locked, status=Payment.Status.SUCCEEDED)
+            .order_by("-created_at", "-id")
+        )
+        refundable = sum((p.refundable for p in payments), ZERO)
+        if amount <= 0:
+            raise InvoiceError("invalid_amount", "The amount must be more than 0.", "amount")
+        if amount > refundable:
+            raise InvoiceError("refund_too_large", f"At most {refundable} can be refunded.", "amount")
+        note = _credit_note(locked, amount=amount, reason=reason, actor=actor, today=today)
+        left = amount
+        for payment in payments:
+            if left <= 0:
+                break
+            part = min(left, payment.refundable)
+            if part <= 0:
+                continue
+            left -= part
+            refund = Refund(
+                payment=payment, credit_note=note, amount=part, reason=(reason or "")[:255], created_by=actor
+            )
+            if payment.method == Payment.Method.STRIPE:
+                key = f"{gym.schema_name}-refund-{note.number}-p{payment.pk}"
+                try:
+                    result = stripe_api.refund_create(
+                        account=gym.stripe_account_id,
+                        payment_intent_id=payment.stripe_payment_intent_id or "",
+                        amount=part,
+                        currency=locked.currency,
+                        idempotency_key=key,
+                    )
+                except stripe_api.StripeUnavailable as exc:
+                    raise InvoiceError(
+                        "stripe_unavailable", "Stripe could not be reached; nothing was refunded. Try again."
+                    ) from exc
+                refund.idempotency_key, refund.stripe_refund_id = key, result["id"]
+                refund.status = Refund.Status.PENDING if result.get("status") == "pending" else Refund.Status.SUCCEEDED
+            refund.credit_note = note
+            refund.save()
+            Payment.objects.filter(pk=payment.pk).update(
+                amount_refunded=F("amount_refunded") + part, updated_at=timezone.now()
+            )
+    return note

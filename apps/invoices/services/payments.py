@@ -1,0 +1,490 @@
+"""Payments: recorded by staff, or charged to a saved card through Stripe; what a
+payment does to its invoice and membership; and dunning after a failed charge.
+
+The charge protocol (no member is ever charged twice, no payment is ever lost):
+1. Under the invoice's row lock, a `pending` Payment is written with the attempt number
+   and the idempotency key `<schema>-inv<invoice id>-a<attempt>`, and committed.
+2. Stripe is called with that key (an off-session PaymentIntent on the gym's account).
+3. The result is applied by `payment_intent_apply`, the same function the webhook and
+   the daily reconciliation call. It is idempotent and final states win: a payment that
+   succeeded never goes back to failed, whatever order the events arrive in.
+If the worker dies between 2 and 3, the payment stays pending. The next billing run
+and the reconciliation send the same request with the same key again; Stripe answers
+with the same PaymentIntent instead of charging again (Stripe keeps idempotency keys for
+at least 24 hours: https://docs.stripe.com/api/idempotent_requests), and the
+`payment_intent.succeeded` webhook carries the payment's id in its metadata.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.memberships.models import Freeze, Membership, MembershipEvent
+from apps.notifications.services import notification_record
+from apps.tenants.models import Gym
+from apps.tenants.selectors import current_gym
+
+from .. import stripe_api
+from ..errors import InvoiceError
+from ..models import Invoice, Payment, StripeCustomer
+from .totals import round_money
+
+logger = logging.getLogger(__name__)
+
+Status = Invoice.Status
+MStatus = Membership.Status
+
+MANUAL_METHODS = [
+    Payment.Method.CASH,
+    Payment.Method.CARD_TERMINAL,
+    Payment.Method.BANK_TRANSFER,
+    Payment.Method.OTHER,
+]
+
+
+# --- manual payments -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def payment_record(
+    *,
+    invoice: Invoice,
+    amount: Decimal,
+    method: str,
+    reference: str = "",
+    received_on: datetime.date | None = None,
+    actor: User | None = None,
+) -> Payment:
+    """Record money staff received for an open invoice: cash, card terminal, bank
+    transfer / EFT or other, with a reference. Part payments are allowed; when the
+    invoice is covered it becomes paid (see `invoice_settle_if_paid`).
+
+    Raises `InvoiceError`: `invoice_not_open`, `invalid_amount` (0 or less, or an
+    unknown method), `overpayment` (more than the amount due).
+    """
+    today = timezone.localdate()
+    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if locked.status != Status.OPEN:
+        raise InvoiceError("invoice_not_open", "Only an open invoice can take a payment.")
+    if method not in MANUAL_METHODS:
+        raise InvoiceError("invalid_amount", "Choose cash, card terminal, bank transfer or other.", "method")
+    amount = round_money(amount, locked.currency)
+    if amount <= 0:
+        raise InvoiceError("invalid_amount", "The amount must be more than 0.", "amount")
+    if amount > locked.amount_due:
+        raise InvoiceError("overpayment", f"Only {locked.amount_due} {locked.currency} is due.", "amount")
+    payment = Payment.objects.create(
+        invoice=locked,
+        member_id=locked.member_id,
+        amount=amount,
+        currency=locked.currency,
+        method=method,
+        status=Payment.Status.SUCCEEDED,
+        reference=(reference or "")[:120],
+        received_on=received_on or today,
+        recorded_by=actor,
+    )
+    _add_paid(locked, amount)
+    invoice_settle_if_paid(locked, today=today, actor=actor)
+    return payment
+
+
+def _add_paid(invoice: Invoice, amount: Decimal) -> None:
+    Invoice.objects.filter(pk=invoice.pk).update(amount_paid=F("amount_paid") + amount, updated_at=timezone.now())
+    invoice.amount_paid += amount
+
+
+# --- what a paid invoice does ----------------------------------------------------------------
+
+
+def invoice_settle_if_paid(invoice: Invoice, *, today: datetime.date, actor: User | None = None) -> bool:
+    """If the (locked) open invoice is covered by payments and credit notes, mark it paid:
+    retries stop, its membership leaves past_due when nothing else is overdue, the
+    period's class credits are granted in the ledger, and a `payment_received` receipt
+    is recorded once. Returns True when it became paid. Call inside the transaction
+    that changed the amounts."""
+    if invoice.status != Status.OPEN or invoice.amount_paid + invoice.amount_credited < invoice.total:
+        return False
+    invoice.status, invoice.paid_at, invoice.next_payment_attempt = Status.PAID, timezone.now(), None
+    invoice.last_payment_error = ""
+    invoice.save(update_fields=["status", "paid_at", "next_payment_attempt", "last_payment_error", "updated_at"])
+    if invoice.membership_id:
+        membership_settle_if_clear(membership_id=invoice.membership_id, actor=actor, today=today)
+        _grant_period_credits(invoice.membership_id, today=today)
+    notification_record(
+        member=invoice.member,
+        kind="payment_received",
+        idempotency_key=f"payment_received:invoice:{invoice.pk}",
+        data={"invoice_id": invoice.pk, "number": invoice.number, "total": str(invoice.total)},
+    )
+    return True
+
+
+def _overdue_open(membership_id: int, *, today: datetime.date) -> bool:
+    """True when the membership still has an open invoice that a card charge failed
+    on or whose due date has passed."""
+    return (
+        Invoice.objects.filter(membership_id=membership_id, status=Status.OPEN)
+        .filter(Q(attempt_count__gt=0) | Q(due_date__lt=today))
+        .exists()
+    )
+
+
+def membership_settle_if_clear(
+    *, membership_id: int, actor: User | None = None, today: datetime.date | None = None
+) -> bool:
+    """Return a past-due membership to active (and a membership frozen by dunning to
+    active, ending that freeze) once none of its invoices is overdue any more. Writes a
+    `reactivated` event. Returns True when it changed."""
+    today = today or timezone.localdate()
+    m = Membership.objects.select_for_update(of=("self",)).get(pk=membership_id)
+    dunning_freeze = None
+    if m.status == MStatus.FROZEN:
+        dunning_freeze = Freeze.objects.filter(
+            membership=m, ended_on__isnull=True, reason__startswith=DUNNING_FREEZE_REASON
+        ).first()
+        if dunning_freeze is None:
+            return False
+    elif m.status != MStatus.PAST_DUE:
+        return False
+    if _overdue_open(membership_id, today=today):
+        return False
+    was = m.status
+    m.status, m.past_due_since = MStatus.ACTIVE, None
+    m.save(update_fields=["status", "past_due_since", "updated_at"])
+    if dunning_freeze is not None:
+        dunning_freeze.ended_on = today
+        dunning_freeze.save(update_fields=["ended_on"])
+    MembershipEvent.objects.create(
+        membership=m, kind=MembershipEvent.Kind.REACTIVATED, actor=actor, reason="Paid", data={"from": was}
+    )
+    return True
+
+
+def _grant_period_credits(membership_id: int, *, today: datetime.date) -> None:
+    """Bring the membership's class-credit bucket up to date, which writes the current
+    period's `grant` row if it is not there yet (apps.bookings.credits)."""
+    from apps.bookings.credits import bucket_states, memberships_lock
+
+    locked = memberships_lock(membership_ids=[membership_id])
+    if locked and locked[0].class_credits is not None and locked[0].status == MStatus.ACTIVE:
+        bucket_states(locked, today=today)
+
+
+# --- card charges -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChargeOutcome:
+    """What `invoice_charge` did: `status` is `succeeded`, `failed`, `unknown` (Stripe
+    did not answer; the pending payment is retried with the same key later) or
+    `skipped` (nothing to charge: not open, nothing due, or no saved card)."""
+
+    status: str
+    payment_id: int | None = None
+    message: str = ""
+
+
+def idempotency_key(gym: Gym, invoice_id: int, attempt: int) -> str:
+    """The Stripe idempotency key of charge attempt `attempt` of an invoice: gym schema,
+    invoice id and attempt number (DESIGN.md 7), e.g. `gym_harbour-inv42-a2`."""
+    return f"{gym.schema_name}-inv{invoice_id}-a{attempt}"
+
+
+def invoice_charge(*, invoice_id: int, today: datetime.date | None = None, new_attempt: bool = True) -> ChargeOutcome:
+    """Charge the member's saved card for what the invoice still owes.
+
+    A pending attempt (a crash or a Stripe outage left it unanswered) is sent again with
+    its own key; otherwise, with `new_attempt`, a new attempt is started. Stripe is
+    called outside any transaction, and its answer applied by `payment_intent_apply`.
+    Returns a `ChargeOutcome`. Never raises for Stripe trouble: the pending payment
+    stays for the next run.
+    """
+    gym = current_gym()
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().select_related("member").get(pk=invoice_id)
+        payment = Payment.objects.filter(invoice=invoice, status=Payment.Status.PENDING, attempt__isnull=False).first()
+        if payment is None:
+            if not new_attempt or invoice.status != Status.OPEN or invoice.amount_due <= 0:
+                return ChargeOutcome("skipped", message="nothing to charge")
+            customer = StripeCustomer.objects.filter(member_id=invoice.member_id).first()
+            if not gym.stripe_connected or customer is None or not customer.has_card:
+                return ChargeOutcome("skipped", message="no saved card")
+            attempt = invoice.attempt_count + 1
+            payment = Payment.objects.create(
+                invoice=invoice,
+                member_id=invoice.member_id,
+                amount=invoice.amount_due,
+                currency=invoice.currency,
+                method=Payment.Method.STRIPE,
+                status=Payment.Status.PENDING,
+                attempt=attempt,
+                idempotency_key=idempotency_key(gym, invoice.pk, attempt),
+                reference=customer.payment_method_id,
+                received_on=today,
+            )
+            invoice.attempt_count = attempt
+            invoice.save(update_fields=["attempt_count", "updated_at"])
+        customer_id = StripeCustomer.objects.filter(member_id=invoice.member_id).values_list("customer_id", flat=True)
+    try:
+        result = stripe_api.payment_intent_charge(
+            account=gym.stripe_account_id,
+            customer=customer_id.first() or "",
+            payment_method=payment.reference,
+            amount=payment.amount,
+            currency=payment.currency,
+            idempotency_key=payment.idempotency_key or "",
+            metadata={
+                "fitflow_schema": connection.schema_name,
+                "invoice_id": str(invoice_id),
+                "payment_id": str(payment.pk),
+                "attempt": str(payment.attempt),
+            },
+            description=f"Invoice {invoice.number}",
+        )
+    except stripe_api.StripeUnavailable as exc:
+        logger.warning("charge of invoice %s left pending: %s", invoice_id, exc)
+        return ChargeOutcome("unknown", payment.pk, str(exc))
+    status = payment_intent_apply(result, today=today)
+    return ChargeOutcome(status, payment.pk, result.failure_message)
+
+
+def _payment_for(result: stripe_api.PaymentIntentResult) -> Payment | None:
+    payment_id = (result.metadata or {}).get("payment_id")
+    qs = Payment.objects.select_for_update()
+    if payment_id and str(payment_id).isdigit():
+        found = qs.filter(pk=int(payment_id)).first()
+        if found is not None:
+            return found
+    return qs.filter(stripe_payment_intent_id=result.id).first()
+
+
+@transaction.atomic
+def payment_intent_apply(result: stripe_api.PaymentIntentResult, *, today: datetime.date | None = None) -> str:
+    """Apply a PaymentIntent's outcome to the payment it belongs to (found by the
+    `payment_id` in its metadata, else by its id). Idempotent and order-tolerant:
+    - succeeded: the payment succeeds (once), the invoice's amount paid rises, and it
+      settles when covered (receipt, credits, past_due cleared);
+    - requires_payment_method / canceled: a pending payment fails, and dunning moves on
+      (`dunning_after_failure`); a payment already succeeded stays succeeded;
+    - processing and other states: nothing yet.
+    A PaymentIntent paid through a pay link (Checkout) with `invoice_id` metadata and no
+    payment yet gets a payment written. Returns the payment's status after, or
+    `ignored` when the intent is not ours.
+    """
+    today = today or timezone.localdate()
+    payment = _payment_for(result)
+    if payment is None:
+        payment = _payment_from_pay_link(result, today=today)
+        if payment is None:
+            return "ignored"
+    if payment.status == Payment.Status.SUCCEEDED:
+        return payment.status
+    invoice = Invoice.objects.select_for_update().select_related("member").get(pk=payment.invoice_id)
+    if result.succeeded:
+        payment.status = Payment.Status.SUCCEEDED
+        payment.stripe_payment_intent_id = result.id
+        payment.stripe_charge_id = result.charge_id
+        payment.failure_code = payment.failure_message = ""
+        payment.save()
+        if invoice.status in (Status.OPEN, Status.UNCOLLECTIBLE, Status.VOID):
+            if invoice.status != Status.OPEN:
+                # Money arrived after a write-off or void (a late webhook): never lose it;
+                # reopen so it is counted, and staff can refund from the invoice.
+                invoice.status = Status.OPEN
+            _add_paid(invoice, payment.amount)
+            invoice_settle_if_paid(invoice, today=today)
+        else:  # already paid another way: record the money; staff refund the surplus
+            _add_paid(invoice, payment.amount)
+        return payment.status
+    if result.status in ("requires_payment_method", "canceled") and payment.status == Payment.Status.PENDING:
+        payment.status = Payment.Status.FAILED
+        payment.stripe_payment_intent_id = result.id
+        payment.failure_code = (result.failure_code or "")[:64]
+        payment.failure_message = (result.failure_message or "Card declined")[:255]
+        payment.save()
+        if invoice.status == Status.OPEN and invoice.auto_collect:
+            dunning_after_failure(invoice, payment=payment, today=today)
+    return payment.status
+
+
+def _payment_from_pay_link(result: stripe_api.PaymentIntentResult, *, today: datetime.date) -> Payment | None:
+    invoice_id = (result.metadata or {}).get("invoice_id")
+    if not result.succeeded or not invoice_id or not str(invoice_id).isdigit():
+        return None
+    invoice = Invoice.objects.select_for_update().filter(pk=int(invoice_id)).first()
+    if invoice is None:
+        return None
+    return Payment.objects.create(
+        invoice=invoice,
+        member_id=invoice.member_id,
+        amount=result.amount,
+        currency=invoice.currency,
+        method=Payment.Method.STRIPE,
+        status=Payment.Status.PENDING,
+        stripe_payment_intent_id=result.id,
+        received_on=today,
+    )
+
+
+# --- dunning --------------------------------------------------------------------------------
+
+DUNNING_FREEZE_REASON = "Unpaid invoice"
+
+
+def dunning_after_failure(invoice: Invoice, *, payment: Payment, today: datetime.date) -> None:
+    """What follows a failed charge of `invoice` (locked), by the gym's settings:
+    - the membership goes `past_due` (from the first failure's date, kept on later ones)
+      and the member is sent a `payment_failed` notice with the link to update the card;
+    - while retries are left, the next one is due `Gym.dunning_retry_offsets[n]` days
+      after the first failure (default +1, +3, +5 days, as Stripe's Smart Retries
+      default schedule spreads them: https://docs.stripe.com/billing/revenue-recovery/smart-retries);
+    - after the last retry fails, the membership is cancelled (the invoice is written
+      off as uncollectible) or frozen (the invoice stays open), as the gym chooses.
+    Check-in and booking refuse the member after `Gym.payment_grace_days`.
+    """
+    gym = current_gym()
+    offsets = gym.dunning_retry_offsets
+    membership = (
+        Membership.objects.select_for_update(of=("self",)).get(pk=invoice.membership_id)
+        if invoice.membership_id
+        else None
+    )
+    first_failure = today
+    if membership is not None and membership.past_due_since is not None:
+        first_failure = membership.past_due_since
+    invoice.last_payment_error = payment.failure_message[:255]
+    retries_done = invoice.attempt_count - 1
+    final = retries_done >= len(offsets)
+    invoice.next_payment_attempt = (
+        None
+        if final
+        else max(today + datetime.timedelta(days=1), first_failure + datetime.timedelta(days=offsets[retries_done]))
+    )
+    invoice.save(update_fields=["last_payment_error", "next_payment_attempt", "updated_at"])
+    notification_record(
+        member=invoice.member,
+        kind="payment_failed",
+        idempotency_key=f"payment_failed:payment:{payment.pk}",
+        data={
+            "invoice_id": invoice.pk,
+            "number": invoice.number,
+            "amount": str(payment.amount),
+            "reason": payment.failure_message,
+            "next_attempt": invoice.next_payment_attempt.isoformat() if invoice.next_payment_attempt else None,
+            "update_card_path": "/billing/card/",
+        },
+    )
+    if membership is None:
+        return
+    if membership.status == MStatus.ACTIVE:
+        membership.status, membership.past_due_since = MStatus.PAST_DUE, today
+        membership.save(update_fields=["status", "past_due_since", "updated_at"])
+        MembershipEvent.objects.create(
+            membership=membership,
+            kind=MembershipEvent.Kind.PAST_DUE,
+            reason=payment.failure_message[:255],
+            data={"invoice": invoice.number},
+        )
+    if final and membership.status == MStatus.PAST_DUE:
+        dunning_final_action(membership, invoice=invoice, gym=gym, today=today)
+
+
+def dunning_final_action(membership: Membership, *, invoice: Invoice, gym: Gym, today: datetime.date) -> None:
+    """The last retry failed: cancel the membership (and write the invoice off as
+    uncollectible) or freeze it until the member pays (the invoice stays open; paying
+    it ends the freeze), by `Gym.dunning_final_action`."""
+    from apps.memberships.services import membership_cancel
+
+    if gym.dunning_final_action == Gym.DunningFinalAction.FREEZE:
+        from apps.memberships.services import MAX_FREEZE_DAYS
+
+        Freeze.objects.create(
+            membership=membership,
+            start_date=today,
+            end_date=today + datetime.timedelta(days=MAX_FREEZE_DAYS),
+            reason=f"{DUNNING_FREEZE_REASON} {invoice.number}",
+        )
+        membership.status = MStatus.FROZEN
+        membership.save(update_fields=["status", "updated_at"])
+        MembershipEvent.objects.create(
+            membership=membership,
+            kind=MembershipEvent.Kind.FROZEN,
+            reason=f"Unpaid after {invoice.attempt_count} attempts",
+            data={"invoice": invoice.number},
+        )
+        return
+    membership_cancel(
+        membership=membership,
+        immediately=True,
+        reason=f"Unpaid after {invoice.attempt_count} attempts (invoice {invoice.number})",
+        today=today,
+    )
+    invoice.status, invoice.next_payment_attempt = Status.UNCOLLECTIBLE, None
+    invoice.save(update_fields=["status", "next_payment_attempt", "updated_at"])
+
+
+def invoices_mark_overdue(*, today: datetime.date) -> int:
+    """Invoices paid by hand (no saved card) that passed their due date unpaid put
+    their active membership `past_due` from the day after the due date, with a
+    `payment_failed`-style `invoice_overdue` notice once. Returns how many memberships
+    changed."""
+    changed = 0
+    overdue = (
+        Invoice.objects.filter(
+            status=Status.OPEN,
+            auto_collect=False,
+            due_date__lt=today,
+            membership__status=MStatus.ACTIVE,
+        )
+        .values_list("pk", "membership_id", "due_date")
+        .order_by("membership_id", "due_date")
+    )
+    seen: set[int] = set()
+    for invoice_id, membership_id, due_date in overdue:
+        if membership_id in seen:
+            continue
+        seen.add(membership_id)
+        with transaction.atomic():
+            m = Membership.objects.select_for_update(of=("self",)).select_related("member").get(pk=membership_id)
+            if m.status != MStatus.ACTIVE:
+                continue
+            m.status, m.past_due_since = MStatus.PAST_DUE, due_date + datetime.timedelta(days=1)
+            m.save(update_fields=["status", "past_due_since", "updated_at"])
+            MembershipEvent.objects.create(
+                membership=m,
+                kind=MembershipEvent.Kind.PAST_DUE,
+                reason="Invoice overdue",
+                data={"invoice_id": invoice_id},
+            )
+            notification_record(
+                member=m.member,
+                kind="invoice_overdue",
+                idempotency_key=f"invoice_overdue:invoice:{invoice_id}",
+                data={"invoice_id": invoice_id, "due_date": due_date.isoformat()},
+            )
+            changed += 1
+    return changed
+
+
+__all__ = [
+    "MANUAL_METHODS",
+    "ChargeOutcome",
+    "dunning_after_failure",
+    "idempotency_key",
+    "invoice_charge",
+    "invoice_settle_if_paid",
+    "invoices_mark_overdue",
+    "membership_settle_if_clear",
+    "payment_intent_apply",
+    "payment_record",
+]
