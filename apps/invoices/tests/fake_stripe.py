@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import json
 import random
 import re
@@ -55,11 +54,15 @@ _FIXTURES = Path(__file__).parent / "stripe_fixtures"
 _ALNUM = string.ascii_letters + string.digits
 
 
-def _template(name: str, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+def _template(name: str, drop: tuple[str, ...] = ()) -> str:
     obj = json.loads((_FIXTURES / name).read_text())
     for key in drop:
         obj.pop(key, None)
-    return obj
+    return json.dumps(obj)  # json.loads of it is a fresh copy, much faster than deepcopy
+
+
+def _copy(obj: Any) -> Any:
+    return json.loads(json.dumps(obj))
 
 
 _TEMPLATES = {
@@ -77,6 +80,8 @@ _TEMPLATES = {
     "event": _template("event_account_updated_standard.json"),
     "dispute": _template("dispute_dp_fakefakefakefake01.json"),
 }
+
+_EVENT_TEMPLATE = json.loads(_TEMPLATES["event"])
 
 # Stripe's test payment methods: brand, last4, outcome (https://docs.stripe.com/testing).
 TEST_CARDS = {
@@ -204,24 +209,33 @@ class FakeStripe:
     ) -> None:
         self.host, self.port, self.latency_ms, self.record_requests = host, port, latency_ms, record_requests
         self.webhook_secret = STRIPE_WEBHOOK_SECRET
-        self.hang_after_charge = False
-        self._hang = False  # this answer never comes (set by a charge while hang_after_charge)
-        self.time_offset = 0
-        self.requests: list[RecordedRequest] = []
         self._lock = threading.RLock()
         self._stopping = threading.Event()
-        self._objects: dict[str, dict[str, Any]] = {}
-        self._scope: dict[str, str] = {}  # object id -> account ("" = platform)
-        self._outcomes: dict[str, str] = {}
-        self._card_of: dict[str, str] = {}  # saved pm id -> test card it copies
-        self._idempotency: dict[tuple[str, str], tuple[tuple[Any, ...], int, bytes, str]] = {}
-        self._events: dict[str, list[_Event]] = {}
-        self._event_index: dict[str, _Event] = {}
-        self._seq = 0
-        self._fail: list[int] = []
         self._server: _Server | None = None
         self._connections: set[socket.socket] = set()
-        self._thread: threading.Thread | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all objects, events, keys, recorded requests and test controls; answers left
+        hanging by `hang_after_charge` end (their connections drop)."""
+        with self._lock:
+            self.hang_after_charge = False
+            self._hang = False  # this answer never comes (set by a charge while hang_after_charge)
+            self._request: dict[str, str | None] = {"id": None, "idempotency_key": None}  # events' cause
+            self.time_offset = 0
+            self.requests: list[RecordedRequest] = []
+            self._objects: dict[str, dict[str, Any]] = {}
+            self._scope: dict[str, str] = {}  # object id -> account ("" = platform)
+            self._outcomes: dict[str, str] = {}
+            self._card_of: dict[str, str] = {}  # saved pm id -> test card it copies
+            self._idempotency: dict[tuple[str, str], tuple[tuple[Any, ...], int, bytes, str]] = {}
+            self._events: dict[str, list[_Event]] = {}
+            self._event_index: dict[str, _Event] = {}
+            self._seq = 0
+            self._fail: list[int] = []
+        if self._server is not None:
+            self._stopping.set()
+            self._stopping.clear()
 
     # --- lifecycle ------------------------------------------------------------------------
     @property
@@ -234,8 +248,7 @@ class FakeStripe:
         server.fake = self
         self._server, self.port = server, server.server_address[1]
         self._stopping.clear()
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-stripe", daemon=True)
-        self._thread.start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-stripe", daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -283,7 +296,7 @@ class FakeStripe:
         oldest first, optionally only on `account`."""
         with self._lock:
             return [
-                copy.deepcopy(o)
+                _copy(self._public(o))
                 for oid, o in self._objects.items()
                 if o["object"] == object_type and (account is None or self._scope[oid] == (account or ""))
             ]
@@ -291,7 +304,7 @@ class FakeStripe:
     def get(self, object_id: str) -> dict[str, Any]:
         """A copy of the stored object `object_id` (KeyError if unknown)."""
         with self._lock:
-            return copy.deepcopy(self._objects[object_id])
+            return _copy(self._public(self._objects[object_id]))
 
     def add_account(self, account: str | None = None, *, charges_enabled: bool = True, country: str = "GB") -> str:
         """Register a connected Standard account (a new id unless given); returns its id."""
@@ -324,7 +337,7 @@ class FakeStripe:
             self._emit(scope, "payment_method.attached", pm)
             seti.update(status="succeeded", payment_method=pm["id"])
             self._emit(scope, "setup_intent.succeeded", seti)
-            return copy.deepcopy(seti)
+            return _copy(seti)
 
     def complete_checkout_session(self, session_id: str, payment_method: str = "pm_card_visa") -> dict[str, Any]:
         """The member completes a Checkout page with test card `payment_method`. Setup mode:
@@ -344,11 +357,11 @@ class FakeStripe:
                 })  # fmt: skip
                 session["payment_intent"] = pi["id"]
                 if not self._confirm(scope, pi, payment_method):
-                    return self._public(session)
+                    return _copy(self._public(session))
                 session["payment_status"] = "paid"
             session["status"] = "complete"
             self._emit(scope, "checkout.session.completed", self._public(session))
-            return self._public(session)
+            return _copy(self._public(session))
 
     def dispute(self, charge_id: str, reason: str = "fraudulent") -> dict[str, Any]:
         """The cardholder disputes `charge_id`: records charge.dispute.created; returns the dispute."""
@@ -362,7 +375,7 @@ class FakeStripe:
             )  # fmt: skip
             charge["disputed"] = True
             self._emit(scope, "charge.dispute.created", dispute)
-            return copy.deepcopy(dispute)
+            return _copy(dispute)
 
     def account_update(self, account: str, **changes: Any) -> dict[str, Any]:
         """Change a connected account (e.g. charges_enabled=True after onboarding): records
@@ -372,7 +385,7 @@ class FakeStripe:
             previous = {k: acct.get(k) for k in changes}
             acct.update(changes)
             self._emit(account, "account.updated", acct, previous_attributes=previous)
-            return copy.deepcopy(acct)
+            return _copy(acct)
 
     def webhook_request(self, event: dict[str, Any] | str, secret: str | None = None) -> tuple[bytes, dict[str, str]]:
         """A signed webhook delivery of `event` (a dict or an evt_ id): (body bytes, headers
@@ -431,6 +444,7 @@ class FakeStripe:
                         {"Idempotency-Key": key, "Idempotent-Replayed": "true", "Original-Request": original}
                     )
                     return status, body, answer_headers, False
+                self._request = {"id": request_id, "idempotency_key": key or None}
                 status, obj = 200, self._route(method, path, account, params)
             except _Drop:
                 return 0, b"", answer_headers, False
@@ -439,6 +453,7 @@ class FakeStripe:
             except Exception as exc:  # a bug in the fake or a request it cannot read: Stripe's 500
                 traceback.print_exc()
                 status, obj = 500, {"error": {"type": "api_error", "message": f"fake Stripe: {exc!r}"}}
+            self._request = {"id": None, "idempotency_key": None}
             body = obj.encode() if isinstance(obj, _Raw) else json.dumps(obj).encode()
             if key and (status < 400 or status == 402):  # Stripe saves answers of endpoints that ran
                 self._idempotency[(account, key)] = (signature, status, body, request_id)
@@ -454,7 +469,7 @@ class FakeStripe:
 
     # --- object helpers (called with the lock held) -----------------------------------------
     def _new(self, object_type: str, scope: str, object_id: str) -> dict[str, Any]:
-        obj = copy.deepcopy(_TEMPLATES[object_type])
+        obj = json.loads(_TEMPLATES[object_type])
         obj.update(id=object_id, created=self._now(), livemode=False, metadata={})
         self._objects[object_id], self._scope[object_id] = obj, scope
         return obj
@@ -467,15 +482,16 @@ class FakeStripe:
 
     @staticmethod
     def _public(obj: dict[str, Any]) -> dict[str, Any]:
-        return {k: copy.deepcopy(v) for k, v in obj.items() if not k.startswith("_")}
+        """`obj` without the fake's own keys; shares values, so dump it before letting go of the lock."""
+        return {k: v for k, v in obj.items() if not k.startswith("_")}
 
     def _emit(self, scope: str, event_type: str, obj: dict[str, Any], previous_attributes: dict[str, Any] | None = None) -> None:  # fmt: skip
         self._seq += 1
-        event = {
-            "id": new_id("evt"), "object": "event", "api_version": API_VERSION, "created": self._now(),
-            "data": {"object": self._public(obj)}, "livemode": False, "pending_webhooks": 1,
-            "request": {"id": new_id("req", 14), "idempotency_key": None}, "type": event_type,
-        }  # fmt: skip
+        event = {k: v for k, v in _EVENT_TEMPLATE.items() if k != "account" or scope}
+        event.update(
+            id=new_id("evt"), api_version=API_VERSION, created=self._now(), data={"object": self._public(obj)},
+            livemode=False, pending_webhooks=1, request=dict(self._request), type=event_type,
+        )  # fmt: skip
         if scope:
             event["account"] = scope
         if previous_attributes is not None:
@@ -516,7 +532,7 @@ class FakeStripe:
     def _payment_method_new(self, scope: str, card: str, customer: str | None, pm_id: str | None = None) -> dict[str, Any]:  # fmt: skip
         if card not in TEST_CARDS:
             raise ValueError(f"unknown test card {card!r}; one of {sorted(TEST_CARDS)}")
-        pm = copy.deepcopy(_TEMPLATES["payment_method"])
+        pm = json.loads(_TEMPLATES["payment_method"])
         brand, last4, _ = TEST_CARDS[card]
         pm.update(id=pm_id or new_id("pm"), created=self._now(), customer=customer, metadata={}, livemode=False)
         pm["card"].update(brand=brand, last4=last4, exp_month=12, exp_year=time.gmtime().tm_year + 3,
@@ -531,9 +547,10 @@ class FakeStripe:
         return self._find("payment_method", scope, pm_id, param)
 
     def _payment_intent_new(self, scope: str, params: dict[str, Any]) -> dict[str, Any]:
+        amount, currency = _int(params, "amount"), str(_required(params, "currency")).lower()
         pi = self._new("payment_intent", scope, new_id("pi"))
         pi.update(
-            amount=_int(params, "amount"), currency=str(_required(params, "currency")).lower(),
+            amount=amount, currency=currency,
             customer=params.get("customer"), description=params.get("description"),
             metadata=params.get("metadata") or {}, payment_method=params.get("payment_method"),
             payment_method_types=params.get("payment_method_types") or ["card"], amount_received=0,
@@ -552,7 +569,7 @@ class FakeStripe:
         charge.update(
             amount=pi["amount"], amount_captured=0 if outcome else pi["amount"], amount_refunded=0,
             currency=pi["currency"], customer=pi["customer"], description=pi["description"],
-            metadata=copy.deepcopy(pi["metadata"]), payment_intent=pi["id"], payment_method=pm_id,
+            metadata=dict(pi["metadata"]), payment_intent=pi["id"], payment_method=pm_id,
             balance_transaction=None if outcome else new_id("txn"), captured=not outcome, paid=not outcome,
             status="failed" if outcome else "succeeded", refunded=False, disputed=False,
             failure_code=outcome[0] if outcome else None, failure_message=outcome[2] if outcome else None,
@@ -626,16 +643,15 @@ def _payment_intent_create(fake: FakeStripe, account: str, params: dict[str, Any
                 400, "invalid_request_error", f"The PaymentMethod {pm_id} does not belong to the Customer {customer}.",
                 param="payment_method",
             )  # fmt: skip
-    pi = fake._payment_intent_new(account, params)
     if params.get("confirm") == "true":
-        if not pm_id:
-            _required(params, "payment_method")
-        if not fake._confirm(account, pi, pm_id):
-            error = copy.deepcopy(pi["last_payment_error"])
-            error.update(payment_intent=fake._public(pi), request_log_url=None)
-            raise FakeStripeError(
-                402, "card_error", error.pop("message"), **{k: v for k, v in error.items() if k != "type"}
-            )
+        _required(params, "payment_method")
+    pi = fake._payment_intent_new(account, params)
+    if params.get("confirm") == "true" and not fake._confirm(account, pi, pm_id):
+        error = dict(pi["last_payment_error"])
+        error.update(payment_intent=fake._public(pi), request_log_url=None)
+        raise FakeStripeError(
+            402, "card_error", error.pop("message"), **{k: v for k, v in error.items() if k != "type"}
+        )
     return fake._public(pi)
 
 
@@ -856,16 +872,32 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+_shared: FakeStripe | None = None
+
+
+def shared_fake_stripe() -> FakeStripe:
+    """This test process's FakeStripe, started on first use and kept for the session, so its
+    `url` is stable: give it to processes started once (e.g. the test Celery worker's
+    STRIPE_API_BASE). The `fake_stripe` fixture resets it for every test."""
+    global _shared
+    if _shared is None:
+        _shared = FakeStripe().start()
+    return _shared
+
+
 @pytest.fixture
 def fake_stripe(settings: Any) -> Iterator[FakeStripe]:
-    """A running FakeStripe with settings pointed at it: STRIPE_API_BASE, STRIPE_SECRET_KEY
-    ("sk_test_fake"), STRIPE_WEBHOOK_SECRET and STRIPE_CONNECT_WEBHOOK_SECRET ("whsec_test_fake")."""
-    with FakeStripe() as fake:
-        settings.STRIPE_API_BASE = fake.url
-        settings.STRIPE_SECRET_KEY = STRIPE_SECRET_KEY
-        settings.STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
-        settings.STRIPE_CONNECT_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
-        yield fake
+    """The shared FakeStripe, emptied, with settings pointed at it: STRIPE_API_BASE,
+    STRIPE_SECRET_KEY ("sk_test_fake"), STRIPE_WEBHOOK_SECRET and
+    STRIPE_CONNECT_WEBHOOK_SECRET ("whsec_test_fake")."""
+    fake = shared_fake_stripe()
+    fake.reset()
+    settings.STRIPE_API_BASE = fake.url
+    settings.STRIPE_SECRET_KEY = STRIPE_SECRET_KEY
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
+    settings.STRIPE_CONNECT_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
+    yield fake
+    fake.reset()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -387,6 +387,21 @@ def test_events_list_follows_pages_and_filters(fake_stripe, gym_account):
     assert events[0]["data"]["object"]["object"] == "payment_intent"
 
 
+def test_events_carry_their_object_and_the_request_that_caused_them(fake_stripe, gym_account):
+    customer, pm = fake_stripe.saved_card(account=gym_account)
+    paid = charge(fake_stripe, gym_account, customer, pm, "gym-a:inv-41:1")
+    dispute = fake_stripe.dispute(paid.charge_id)
+
+    disputed, succeeded = fake_stripe.events[:2]
+
+    assert succeeded["type"] == "payment_intent.succeeded" and succeeded["data"]["object"]["id"] == paid.id
+    assert succeeded["request"]["idempotency_key"] == "gym-a:inv-41:1"
+    assert succeeded["request"]["id"].startswith("req_") and succeeded["livemode"] is False
+    assert disputed["type"] == "charge.dispute.created" and disputed["account"] == gym_account
+    assert disputed["data"]["object"] == dispute and dispute["charge"] == paid.charge_id
+    assert disputed["request"] == {"id": None, "idempotency_key": None}  # not caused by an API call
+
+
 def test_event_retrieve_by_id_and_unknown_ids(fake_stripe, gym_account):
     fake_stripe.account_update(gym_account, payouts_enabled=False)
     event_id = fake_stripe.events[0]["id"]
