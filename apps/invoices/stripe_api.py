@@ -18,6 +18,7 @@ The API base and secret key come from `settings.STRIPE_API_BASE` and
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -133,6 +134,14 @@ def _unavailable(exc: stripe.StripeError, action: str) -> StripeUnavailable:
     )
 
 
+@contextmanager
+def _unavailable_on_error(action: str) -> Iterator[None]:
+    try:
+        yield
+    except stripe.StripeError as exc:
+        raise _unavailable(exc, action) from exc
+
+
 def _options(account: str | None, idempotency_key: str | None = None) -> stripe.RequestOptions:
     options: stripe.RequestOptions = {}
     if account:
@@ -140,10 +149,6 @@ def _options(account: str | None, idempotency_key: str | None = None) -> stripe.
     if idempotency_key:
         options["idempotency_key"] = idempotency_key
     return options
-
-
-def _as_dict(obj: Any) -> dict[str, Any]:
-    return obj.to_dict() if isinstance(obj, stripe.StripeObject) else dict(obj)
 
 
 def _payment_intent_result(pi: dict[str, Any]) -> PaymentIntentResult:
@@ -216,10 +221,8 @@ def payment_intent_retrieve(*, account: str, payment_intent_id: str) -> PaymentI
     """The PaymentIntent `payment_intent_id` (pi_...) on the gym's `account`, e.g. to learn
     how a charge whose answer was lost ended. Raises `StripeUnavailable` (also when it does
     not exist: `code` "resource_missing")."""
-    try:
+    with _unavailable_on_error("payment intent retrieval"):
         pi = _client().v1.payment_intents.retrieve(payment_intent_id, options=_options(account))
-    except stripe.StripeError as exc:
-        raise _unavailable(exc, "payment intent retrieval") from exc
     return _payment_intent_result(pi.to_dict())
 
 
@@ -229,38 +232,32 @@ def refund_create(
     """Refund `amount` (major units of `currency`, partial or full) of a PaymentIntent's charge
     on the gym's `account`. Returns {"id": "re_...", "status": "succeeded"|"pending"|"failed",
     "amount": Decimal}. Raises `StripeUnavailable` (e.g. more than the unrefunded amount)."""
-    try:
+    with _unavailable_on_error("refund"):
         refund = _client().v1.refunds.create(
             {"payment_intent": payment_intent_id, "amount": to_minor(amount, currency)},
             _options(account, idempotency_key),
         )
-    except stripe.StripeError as exc:
-        raise _unavailable(exc, "refund") from exc
     return {"id": refund.id, "status": refund.status or "", "amount": from_minor(refund.amount, refund.currency)}
 
 
 def customer_create(*, account: str, email: str, name: str, metadata: dict[str, str], idempotency_key: str) -> str:
     """Create the member's Customer on the gym's `account`; returns its id (cus_...).
     Raises `StripeUnavailable`."""
-    try:
+    with _unavailable_on_error("customer creation"):
         customer = _client().v1.customers.create(
             {"email": email, "name": name, "metadata": metadata}, _options(account, idempotency_key)
         )
-    except stripe.StripeError as exc:
-        raise _unavailable(exc, "customer creation") from exc
     return customer.id
 
 
 def setup_intent_create(*, account: str, customer: str, idempotency_key: str | None = None) -> dict[str, str]:
     """A SetupIntent to save a card for off-session charges (the app's card form, Elements).
     Returns {"id": "seti_...", "client_secret": "..."}. Raises `StripeUnavailable`."""
-    try:
+    with _unavailable_on_error("setup intent creation"):
         intent = _client().v1.setup_intents.create(
             {"customer": customer, "payment_method_types": ["card"], "usage": "off_session"},
             _options(account, idempotency_key),
         )
-    except stripe.StripeError as exc:
-        raise _unavailable(exc, "setup intent creation") from exc
     return {"id": intent.id, "client_secret": intent.client_secret or ""}
 
 
@@ -270,7 +267,7 @@ def checkout_setup_session_create(
     """A Stripe Checkout session in setup mode, where the member saves a card. Stripe sends
     `setup_intent.succeeded` and `checkout.session.completed` when done. Returns
     {"id": "cs_...", "url": the hosted page}. Raises `StripeUnavailable`."""
-    try:
+    with _unavailable_on_error("checkout session creation"):
         session = _client().v1.checkout.sessions.create(
             {
                 "mode": "setup",
@@ -282,8 +279,6 @@ def checkout_setup_session_create(
             },
             _options(account),
         )
-    except stripe.StripeError as exc:
-        raise _unavailable(exc, "checkout session creation") from exc
     return {"id": session.id, "url": session.url or ""}
 
 
@@ -324,10 +319,8 @@ def checkout_payment_session_create(
     }
     if customer:
         params["customer"] = customer
-    try:
+    with _unavailable_on_error("checkout session creation"):
         session = _client().v1.checkout.sessions.create(params, _options(account, idempotency_key))
-    except stripe.StripeError as exc:
-        raise _unavailable(exc, "checkout session creation") from exc
     return {"id": session.id, "url": session.url or ""}
 
 
@@ -335,10 +328,8 @@ def payment_method_retrieve(*, account: str, payment_method_id: str) -> dict[str
     """A saved card on the gym's `account`, for display: {"id", "brand" ("visa"...),
     "last4", "exp_month" (int), "exp_year" (int)}; brand/last4 are "" and the dates 0 for
     a payment method that is not a card. Raises `StripeUnavailable`."""
-    try:
+    with _unavailable_on_error("payment method retrieval"):
         pm = _client().v1.payment_methods.retrieve(payment_method_id, options=_options(account))
-    except stripe.StripeError as exc:
-        raise _unavailable(exc, "payment method retrieval") from exc
     card = pm.to_dict().get("card") or {}
     return {
         "id": pm.id,
@@ -353,24 +344,20 @@ def account_create_standard(*, email: str, country: str, idempotency_key: str) -
     """Create a gym's Connect Standard account on the platform; returns its id (acct_...),
     to store on Gym before sending the owner to `account_link_create`. Raises
     `StripeUnavailable`."""
-    try:
+    with _unavailable_on_error("account creation"):
         acct = _client().v1.accounts.create(
             {"type": "standard", "email": email, "country": country.upper()}, _options(None, idempotency_key)
         )
-    except stripe.StripeError as exc:
-        raise _unavailable(exc, "account creation") from exc
     return acct.id
 
 
 def account_link_create(*, account: str, refresh_url: str, return_url: str) -> str:
     """A one-time onboarding URL for the gym's `account` (Stripe-hosted, expires in minutes;
     `refresh_url` is visited to get a new one). Raises `StripeUnavailable`."""
-    try:
+    with _unavailable_on_error("account link creation"):
         link = _client().v1.account_links.create(
             {"account": account, "refresh_url": refresh_url, "return_url": return_url, "type": "account_onboarding"}
         )
-    except stripe.StripeError as exc:
-        raise _unavailable(exc, "account link creation") from exc
     return link.url
 
 
@@ -378,10 +365,8 @@ def account_retrieve(*, account: str) -> dict[str, Any]:
     """The gym's connected account: {"id", "charges_enabled", "details_submitted",
     "payouts_enabled" (bools), "country" (ISO 3166), "default_currency" (upper-case ISO 4217
     or "")}. Raises `StripeUnavailable`."""
-    try:
+    with _unavailable_on_error("account retrieval"):
         acct = _client().v1.accounts.retrieve(account)
-    except stripe.StripeError as exc:
-        raise _unavailable(exc, "account retrieval") from exc
     return {
         "id": acct.id,
         "charges_enabled": bool(acct.charges_enabled),
@@ -401,12 +386,9 @@ def events_list(*, account: str, created_gte: int, types: list[str] | None = Non
     params: stripe.params.EventListParams = {"created": {"gte": created_gte}, "limit": 100}
     if types:
         params["types"] = types
-    try:
-        page = _client().v1.events.list(params, _options(account))
-        for event in page.auto_paging_iter():
+    with _unavailable_on_error("event listing"):
+        for event in _client().v1.events.list(params, _options(account)).auto_paging_iter():
             yield event.to_dict()
-    except stripe.StripeError as exc:
-        raise _unavailable(exc, "event listing") from exc
 
 
 def webhook_event_construct(*, payload: bytes, sig_header: str, secret: str) -> dict[str, Any]:
@@ -418,5 +400,4 @@ def webhook_event_construct(*, payload: bytes, sig_header: str, secret: str) -> 
     5 minutes refused). Raises `stripe.SignatureVerificationError` for a missing, forged,
     wrong-secret or stale signature, and ValueError for a body that is not an event's JSON.
     """
-    event = stripe.Webhook.construct_event(payload, sig_header, secret)
-    return _as_dict(event)
+    return stripe.Webhook.construct_event(payload, sig_header, secret).to_dict()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import requests
@@ -470,11 +471,12 @@ def test_form_parsing_follows_stripe_encoding():
     }
 
 
-def test_fake_runs_standalone_for_benches(tmp_path):
+def test_fake_runs_standalone_for_benches():
     proc = subprocess.Popen(
         [sys.executable, "-m", "apps.invoices.tests.fake_stripe", "--port", "0", "--latency-ms", "5"],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=Path(__file__).resolve().parents[3],  # the project root
     )
     try:
         url = proc.stdout.readline().strip()
