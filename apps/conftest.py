@@ -146,14 +146,11 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
         proc.wait(timeout=timeout)
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[None]:
-    """A real `celery worker` process on the test database and the real Redis broker.
-
-    A subprocess rather than celery's in-thread test worker: Celery's Django fixup
-    closes the process's DB connections when a worker starts, which would cut the
-    test's own transaction.
-    """
+def start_celery_worker(*, queues: str = "celery,documents") -> tuple[subprocess.Popen, str]:
+    """Start a real `celery worker` subprocess (solo pool) on the test database, the real
+    Redis broker and this process's fake Stripe server; wait until it answers a ping.
+    Returns (process, hostname). Call with the database unblocked. The caller stops it
+    (`stop_process`) or kills it (a test of a worker dying mid-task)."""
     import os
     import sys
     import time
@@ -161,13 +158,16 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[None]:
 
     from django.conf import settings
 
+    from apps.invoices.tests.fake_stripe import STRIPE_SECRET_KEY, shared_fake_stripe
     from fitflow.celery import app
 
-    with django_db_blocker.unblock():
-        database_url = subprocess_database_url()
+    database_url = subprocess_database_url()
     name = f"test-{uuid.uuid4().hex[:8]}@%h"
     env = dict(
         os.environ,
+        # Card charges made by the worker go to this process's fake Stripe server.
+        STRIPE_API_BASE=shared_fake_stripe().url,
+        STRIPE_SECRET_KEY=STRIPE_SECRET_KEY,
         DATABASE_URL=database_url,
         REDIS_URL=settings.REDIS_URL,
         DJANGO_SETTINGS_MODULE="fitflow.settings.test",
@@ -185,7 +185,7 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[None]:
             "worker",
             "--pool=solo",
             "-Q",
-            "celery,documents",
+            queues,
             "-n",
             name,
             "-l",
@@ -194,16 +194,28 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[None]:
         env=env,
         cwd=str(settings.BASE_DIR),
     )
+    hostname = name.replace("%h", __import__("socket").gethostname())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if any(hostname in reply for reply in app.control.ping(timeout=0.5) or []):
+            return proc, hostname
+        if proc.poll() is not None:
+            raise RuntimeError("the test Celery worker exited at start")
+    stop_process(proc)
+    raise RuntimeError("the test Celery worker did not answer a ping within 60 s")
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """A real `celery worker` process on the test database and the real Redis broker.
+
+    A subprocess rather than celery's in-thread test worker: Celery's Django fixup
+    closes the process's DB connections when a worker starts, which would cut the
+    test's own transaction.
+    """
+    with django_db_blocker.unblock():
+        proc, _ = start_celery_worker()
     try:
-        deadline = time.monotonic() + 60
-        hostname = name.replace("%h", __import__("socket").gethostname())
-        while time.monotonic() < deadline:
-            if any(hostname in reply for reply in app.control.ping(timeout=0.5) or []):
-                break
-            if proc.poll() is not None:
-                raise RuntimeError("the test Celery worker exited at start")
-        else:
-            raise RuntimeError("the test Celery worker did not answer a ping within 60 s")
         yield
     finally:
         stop_process(proc, timeout=20)

@@ -347,6 +347,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # The stripe library logs every request at INFO; its errors reach us as exceptions.
+    "loggers": {"stripe": {"level": "WARNING"}},
 }
 HEALTH_CELERY_TIMEOUT = env.float("HEALTH_CELERY_TIMEOUT", default=1.0)
 CSRF_FAILURE_VIEW = "apps.core.views.csrf_failure"
@@ -410,3 +412,22 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_CONNECT_WEBHOOK_SECRET = env("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+# dj-stripe keeps the platform's own Stripe objects in public: FitFlow bills each gym for
+# its tier, the gym being the subscriber (apps.billing.models.GymSubscriber, a proxy of Gym
+# that gives dj-stripe the `email` it needs). dj-stripe's first migration builds
+# Customer.subscriber from this setting, so it must be set before djstripe is migrated.
+DJSTRIPE_SUBSCRIBER_MODEL = "billing.GymSubscriber"
+DJSTRIPE_SUBSCRIBER_MODEL_MIGRATION_DEPENDENCY = "0001_initial"
+# Webhooks arrive at apps.billing.views (public host: /stripe/webhook/ and
+# /stripe/connect-webhook/), which verify Stripe's signature before anything is stored.
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
+# FitFlow's recurring price (price_...) per tier on the platform account, for new gym subscriptions.
+FITFLOW_TIER_PRICES = {
+    "starter": env("STRIPE_PRICE_STARTER", default=""),
+    "growth": env("STRIPE_PRICE_GROWTH", default=""),
+    "pro": env("STRIPE_PRICE_PRO", default=""),
+}
+# A gym whose FitFlow subscription is unpaid for more than this many days is suspended by
+# the daily sweep (apps.billing.tasks.platform_billing_sweep_task), and reactivated on payment.
+FITFLOW_UNPAID_SUSPEND_DAYS = env.int("FITFLOW_UNPAID_SUSPEND_DAYS", default=14)

@@ -70,7 +70,7 @@ def payment_record(
     Raises `InvoiceError`: `invoice_not_open`, `invalid_amount` (0 or less, or an
     unknown method), `overpayment` (more than the amount due).
     """
-    today = timezone.localdate()
+    today = received_on or timezone.localdate()
     locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if locked.status != Status.OPEN:
         raise InvoiceError("invoice_not_open", "Only an open invoice can take a payment.")
@@ -89,7 +89,7 @@ def payment_record(
         method=method,
         status=Payment.Status.SUCCEEDED,
         reference=(reference or "")[:120],
-        received_on=received_on or today,
+        received_on=today,
         recorded_by=actor,
     )
     _add_paid(locked, amount)

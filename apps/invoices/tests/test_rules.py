@@ -66,7 +66,11 @@ def gym(gym_a: Gym):
 )
 def test_totals_round_tax_to_the_minor_unit(amounts, discount, rate, inclusive, currency, expected) -> None:
     totals = invoice_totals(
-        amounts=[M(a) for a in amounts], discount=M(discount), tax_rate=M(rate), tax_inclusive=inclusive, currency=currency
+        amounts=[M(a) for a in amounts],
+        discount=M(discount),
+        tax_rate=M(rate),
+        tax_inclusive=inclusive,
+        currency=currency,
     )
     assert (totals.subtotal, totals.discount, totals.tax, totals.total) == tuple(M(e) for e in expected)
 
@@ -95,7 +99,9 @@ def test_numbers_are_sequential_per_year_and_a_rollback_gives_the_number_back(gy
 
 
 def test_sale_invoice_is_numbered_with_the_gym_prefix_and_snapshots(gym: Gym) -> None:
-    Gym.objects.filter(pk=gym.pk).update(invoice_prefix="HBR", legal_name="Harbour Fitness (Pty) Ltd", tax_number="4123")
+    Gym.objects.filter(pk=gym.pk).update(
+        invoice_prefix="HBR", legal_name="Harbour Fitness (Pty) Ltd", tax_number="4123"
+    )
     gym.refresh_from_db()
     membership = member_on_monthly(plan=monthly("575.00", signup_fee=M("100.00")))
     invoice = Invoice.objects.get(membership=membership)
@@ -126,7 +132,12 @@ def test_part_payments_then_paid_and_overpayment_refused(gym: Gym) -> None:
     invoice.refresh_from_db()
     assert (invoice.status, invoice.amount_due, invoice.amount_paid) == (Invoice.Status.PAID, M("0"), M("500.00"))
     assert invoice.paid_at is not None
-    assert Notification.objects.filter(kind="payment_received", idempotency_key=f"payment_received:invoice:{invoice.pk}").count() == 1
+    assert (
+        Notification.objects.filter(
+            kind="payment_received", idempotency_key=f"payment_received:invoice:{invoice.pk}"
+        ).count()
+        == 1
+    )
     with pytest.raises(InvoiceError) as err:
         payment_record(invoice=invoice, amount=M("1.00"), method=Payment.Method.CASH)
     assert err.value.code == "invoice_not_open"

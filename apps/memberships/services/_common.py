@@ -84,6 +84,7 @@ def _membership_create(
     elif plan.kind == Plan.Kind.CLASS_PACK and plan.pack_expiry_days:
         end_date = start_date + datetime.timedelta(days=plan.pack_expiry_days - 1)
     recurring = plan.kind == Plan.Kind.RECURRING
+    anchor_day = (start_date + datetime.timedelta(days=trial_days)).day if recurring else None
     if recurring and next_billing_date is None:
         delta = billing_period_delta(billing_period=plan.billing_period, interval=plan.billing_interval)
         next_billing_date = start_date + datetime.timedelta(days=trial_days) + delta
@@ -98,6 +99,7 @@ def _membership_create(
         billing_period=plan.billing_period if recurring else "",
         billing_interval=plan.billing_interval,
         class_credits=plan.class_credits,
+        billing_anchor_day=anchor_day,
     )
 
 
