@@ -1,5 +1,6 @@
 """The public host (FITFLOW_BASE_DOMAIN): marketing site, gym signup, "find my gym",
-the platform super-admin, gym discovery API and (later) Stripe webhooks."""
+the platform super-admin, gym discovery API and the Stripe webhooks (apps.billing.urls:
+/stripe/webhook/ for the platform account, /stripe/connect-webhook/ for gyms' Connect accounts)."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -16,5 +17,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/gyms/", tenant_apis.GymListApi.as_view(), name="api-gym-list"),
+    path("stripe/", include("apps.billing.urls")),
     *common_urlpatterns,
 ]
