@@ -15,6 +15,7 @@ from apps.classes.models import ClassSession
 from apps.memberships.models import Freeze, Membership
 from apps.memberships.selectors import membership_covers
 from apps.plans.models import Plan
+from apps.tenants.selectors import current_gym
 
 from ..credits import BucketState, bucket_states
 from ..models import Booking
@@ -56,7 +57,8 @@ def memberships_eligible(
     allowed_plan_ids: set[int],
 ) -> tuple[list[Membership], str]:
     """Rule 3: those of `memberships` (the member's, plans loaded) that may book
-    `session`: active (frozen, past due, cancelled and expired do not count), their
+    `session`: active, or past due within the gym's `payment_grace_days` of the session's date
+    (frozen, cancelled, expired and longer past due do not count), their
     term covering the session's gym-local date with no freeze scheduled over it, their
     plan allowed for the class and its access hours containing the start. Returns
     (eligible, why not) where `why not` explains the furthest any membership got when
@@ -64,8 +66,16 @@ def memberships_eligible(
     `frozen_on=` the session's local date; else one (freezes), when a candidate is left."""
     local_start = session.starts_at.astimezone(tz)
     day = local_start.date()
+    grace = datetime.timedelta(days=current_gym().payment_grace_days)
+
+    def may_book(m: Membership) -> bool:
+        # Past due still books inside the gym's payment grace days, as check-in admits.
+        if m.status == Membership.Status.PAST_DUE:
+            return m.past_due_since is not None and day <= m.past_due_since + grace
+        return m.status == Membership.Status.ACTIVE
+
     stages = [
-        ("has no active membership.", lambda m: m.status == Membership.Status.ACTIVE),
+        ("has no active membership.", may_book),
         ("has no membership that covers the class's date.", lambda m: membership_covers(m, day=day)),
         (
             "has no plan that may book this class.",

@@ -284,3 +284,21 @@ def test_another_gyms_billing_run_never_touches_this_gym(gym_a: Gym, gym_b: Gym)
         assert membership.next_billing_date == D(2026, 2, 28)
         assert not Invoice.objects.filter(period_start=D(2026, 2, 28)).exists()
     assert result.invoiced == 0
+
+
+def test_booking_is_refused_only_after_the_payment_grace_days(gym: Gym) -> None:
+    import datetime
+
+    from apps.bookings.errors import BookingError
+    from apps.bookings.services import booking_create
+    from apps.bookings.tests.factories import session_at
+
+    membership = member_on_monthly(D(2026, 1, 10))
+    Membership.objects.filter(pk=membership.pk).update(status=Membership.Status.PAST_DUE, past_due_since=D(2026, 2, 10))
+    now = datetime.datetime(2026, 2, 11, 9, tzinfo=datetime.UTC)
+    inside = session_at(datetime.datetime(2026, 2, 13, 9, tzinfo=datetime.UTC))  # day 3 of 3
+    after = session_at(datetime.datetime(2026, 2, 14, 9, tzinfo=datetime.UTC))
+    assert booking_create(member=membership.member, session=inside, now=now).status == "confirmed"
+    with pytest.raises(BookingError) as err:
+        booking_create(member=membership.member, session=after, now=now)
+    assert err.value.code == "no_valid_membership"
