@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from apps.checkins.selectors import occupancy_now
+from apps.invoices.services.gym_billing import gym_billing_settings_update
 from apps.members.models import Member
 from apps.memberships.selectors import membership_statuses_counts
 from apps.staff.access import require_gym_role
@@ -32,8 +34,10 @@ def home_view(request: HttpRequest) -> HttpResponse:
 
 @require_gym_role(Role.MANAGER)
 def settings_view(request: HttpRequest) -> HttpResponse:
-    """`/settings/`: name, timezone, currency, country and logo, and the front desk
-    (capacity, repeat-scan window, automatic check-out, payment grace); owner and
+    """`/settings/`: name, timezone, currency, country and logo, the front desk
+    (capacity, repeat-scan window, automatic check-out, payment grace) and billing
+    (legal details, tax, invoice prefix and due days, dunning, billing hour and email;
+    the Stripe Connect button posts to `invoices:stripe-connect`, owner only); owner and
     manager. A bad post re-renders with field errors (400) and saves nothing."""
     gym = request.tenant  # type: ignore[attr-defined]
     form = GymSettingsForm(request.POST or None, request.FILES or None, initial=GymSettingsForm.initial_for(gym))
@@ -41,15 +45,17 @@ def settings_view(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         logo = False if data["remove_logo"] else data["logo"]
         try:
-            gym_update_settings(
-                gym=gym,
-                name=data["name"],
-                timezone=data["timezone"],
-                currency=data["currency"],
-                country=data["country"],
-                logo=logo,
-                **{name: data[name] for name in GymSettingsForm.FRONT_DESK_FIELDS},
-            )
+            with transaction.atomic():
+                gym_update_settings(
+                    gym=gym,
+                    name=data["name"],
+                    timezone=data["timezone"],
+                    currency=data["currency"],
+                    country=data["country"],
+                    logo=logo,
+                    **{name: data[name] for name in GymSettingsForm.FRONT_DESK_FIELDS},
+                )
+                gym_billing_settings_update(gym=gym, **{name: data[name] for name in GymSettingsForm.BILLING_FIELDS})
         except GymError as exc:
             form.add_error(exc.field, exc.message)
         else:

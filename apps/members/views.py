@@ -29,6 +29,7 @@ from django.views.decorators.vary import vary_on_headers
 from apps.bookings.selectors import credit_ledger, member_bookings
 from apps.bookings.services import credits_summary
 from apps.checkins.selectors import member_check_ins, member_visit_count
+from apps.invoices.views import member_invoices_tab_context
 from apps.memberships.selectors import membership_history
 from apps.staff.access import require_gym_role
 from apps.staff.roles import Role
@@ -202,6 +203,8 @@ def member_detail_view(request: HttpRequest, member_id: int) -> HttpResponse:
     elif tab == "checkins":
         context["check_ins"] = member_check_ins(member=member)
         context["visits_30_days"] = member_visit_count(member=member, since=timezone.now() - THIRTY_DAYS)
+    elif tab == "invoices":
+        context.update(member_invoices_tab_context(request, member))
     template = "members/detail.html#tabs" if _partial(request) else "members/detail.html"
     return render(request, template, context)
 

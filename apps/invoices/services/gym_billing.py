@@ -15,6 +15,7 @@ its cards; DESIGN.md 7): `gym_stripe_connect_link` creates the gym's account onc
 
 from __future__ import annotations
 
+import itertools
 import re
 from decimal import Decimal
 
@@ -64,7 +65,7 @@ def dunning_retry_days_parse(text: str) -> list[int]:
             f"At most {DUNNING_MAX_RETRIES} retries (you entered {len(days)}).",
             "dunning_retry_days",
         )
-    if any(b <= a for a, b in zip(days, days[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(days)):
         raise GymError(
             "invalid_dunning_days",
             "Put the retry days in ascending order, each once, e.g. 1,3,5.",
@@ -126,7 +127,7 @@ def gym_billing_settings_update(
             raise GymError("out_of_range", f"Enter a whole number from {low} to {high}.", name)
     if dunning_final_action not in Gym.DunningFinalAction.values:
         raise GymError("invalid_choice", "Choose cancel or freeze.", "dunning_final_action")
-    changes = {
+    changes: dict[str, object] = {
         "legal_name": legal_name.strip(),
         "address": address.strip(),
         "tax_number": tax_number.strip(),
@@ -139,8 +140,8 @@ def gym_billing_settings_update(
         "billing_hour": billing_hour,
         "billing_email": billing_email.strip(),
     }
-    for name, value in changes.items():
-        setattr(gym, name, value)
+    for name, new in changes.items():
+        setattr(gym, name, new)
     gym.save(update_fields=list(changes))
     return gym
 
