@@ -5,6 +5,8 @@ the `documents` queue, in the gym's schema with its timezone active).
   older than the invoice's last change), then email it once to the member.
 - `invoice_pdf_bytes(invoice)`: the stored PDF for downloads, rendered and stored first
   when missing or out of date.
+- `invoice_delivery_reset(invoice_ids=...)`: mark PDFs out of date and emails unsent
+  (staff's "render & email again"); the next delivery does both once more.
 
 Both are idempotent and safe to run twice at once:
 - the PDF is stored under a name of its own, then claimed with a conditional UPDATE
@@ -22,6 +24,7 @@ email API only, so any `EMAIL_BACKEND` (SMTP, anymail, locmem in tests) works.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from email.utils import formataddr, parseaddr
 from typing import Any
 
@@ -70,6 +73,16 @@ def invoice_deliver(invoice_id: int) -> str:
     if _email_wanted(invoice) and _email_send_once(invoice, pdf=pdf):
         done.append("emailed")
     return "+".join(done) or "nothing"
+
+
+def invoice_delivery_reset(*, invoice_ids: Iterable[int]) -> int:
+    """Mark open and paid invoices' PDFs out of date and their email unsent (staff's
+    "render & email again"), so the next `invoice_deliver` renders and sends each once
+    more. The stored file stays until the new one replaces it. Returns how many invoices
+    were marked (drafts, void and uncollectible ones are skipped)."""
+    return Invoice.objects.filter(pk__in=list(invoice_ids), status__in=EMAILED_STATUSES).update(
+        pdf_rendered_at=None, emailed_at=None
+    )
 
 
 def invoice_pdf_bytes(invoice: Invoice | int) -> bytes:

@@ -42,6 +42,7 @@ from django.core import signing
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import translation
 from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
@@ -55,8 +56,9 @@ from .models import ZERO, CreditNote, Invoice, Payment
 
 PAY_TOKEN_SALT = "invoices.pay"
 PAY_TOKEN_MAX_AGE = datetime.timedelta(days=90)
-# The member-facing pay page of the gym's host (built by the pages of this app).
-PAY_PATH = "/billing/pay/{token}/"
+# The member-facing pay page on the gym's host (`/billing/pay/<token>/`, the pages of
+# this app); reversed in the tenant URLconf, which tasks have no request to pick.
+PAY_URL_NAME = "invoices:pay-link"
 
 STATIC_SCHEME = "fitflow-static"
 MEDIA_SCHEME = "fitflow-media"
@@ -93,7 +95,8 @@ def invoice_pay_link(invoice: Invoice, *, gym: Gym) -> str:
     """The absolute URL of the invoice's pay page on the gym's host, e.g.
     `https://harbour.fitflow.app/billing/pay/<token>/` (scheme from
     `FITFLOW_URL_SCHEME`)."""
-    return gym_base_url(gym=gym) + PAY_PATH.format(token=invoice_pay_token(invoice))
+    path = reverse(PAY_URL_NAME, args=[invoice_pay_token(invoice)], urlconf=settings.ROOT_URLCONF)
+    return gym_base_url(gym=gym) + path
 
 
 def invoice_pay_link_shown(invoice: Invoice, *, gym: Gym) -> bool:

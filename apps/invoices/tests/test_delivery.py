@@ -33,7 +33,7 @@ from apps.members.models import Member
 from apps.members.tests.factories import MemberFactory
 from apps.tenants.models import Gym
 
-from ..delivery import invoice_deliver, invoice_pdf_bytes
+from ..delivery import invoice_deliver, invoice_delivery_reset, invoice_pdf_bytes
 from ..models import Invoice
 from ..services import LineInput, invoice_create, invoice_void, payment_record
 
@@ -120,6 +120,22 @@ def test_deliver_stores_the_pdf_under_the_schema_and_emails_it_once(gym: Gym) ->
     assert len(mail.outbox) == 1
     invoice.refresh_from_db()
     assert pdf_name(invoice).endswith(f"{invoice.number}.pdf")
+
+
+def test_staff_can_have_an_invoice_rendered_and_emailed_again(gym: Gym) -> None:
+    invoice, draft = new_invoice(), invoice_create(member=new_member(), lines=[LineInput("x", M("1.00"))], issue=False)
+    invoice_deliver(invoice.pk)
+    invoice.refresh_from_db()
+    before = pdf_name(invoice)
+    # when staff ask for it again
+    assert invoice_delivery_reset(invoice_ids=[invoice.pk, draft.pk]) == 1
+    # then the next delivery renders and sends once more, and only once
+    assert invoice_deliver(invoice.pk) == "rendered+emailed"
+    assert invoice_deliver(invoice.pk) == "nothing"
+    assert len(mail.outbox) == 2
+    invoice.refresh_from_db()
+    assert stored_bytes(pdf_name(invoice)).startswith(b"%PDF")
+    assert pdf_name(invoice) == before or not default_storage.exists(before)
 
 
 def test_member_without_email_gets_the_pdf_but_no_email(gym: Gym) -> None:
