@@ -23,9 +23,9 @@ ZERO = Decimal("0.00")
 def invoice_pdf_upload_to(instance: Invoice, filename: str) -> str:
     """Storage path of an invoice PDF: `<schema>/invoices/<year>/<filename>`. The schema
     comes first so no two gyms can ever share a path (DESIGN.md 2, django-tenants #249)."""
-    from django.db import connection
+    from apps.tenants.selectors import current_schema_name
 
-    return f"{connection.schema_name}/invoices/{instance.issue_date:%Y}/{filename}"
+    return f"{current_schema_name()}/invoices/{instance.issue_date:%Y}/{filename}"
 
 
 class DocumentSequence(models.Model):

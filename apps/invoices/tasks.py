@@ -32,7 +32,7 @@ from . import stripe_api
 logger = logging.getLogger(__name__)
 
 MAX_JITTER_SECONDS = 300
-DOCUMENTS_QUEUE = "documents"
+DOCUMENTS_QUEUE = "documents"  # CELERY_TASK_ROUTES sends invoice_deliver_task there
 
 
 def gyms_due_for_billing(*, now: datetime.datetime | None = None) -> list[Gym]:
@@ -115,7 +115,7 @@ def stripe_reconcile_task(gym_id: int) -> dict[str, int]:
         return stripe_reconcile()
 
 
-@app.task(acks_late=True, queue=DOCUMENTS_QUEUE, autoretry_for=(OSError,), retry_backoff=10, max_retries=5)
+@app.task(acks_late=True, autoretry_for=(OSError,), retry_backoff=10, max_retries=5)
 def invoice_deliver_task(invoice_id: int) -> str:
     """Render the invoice's PDF (if not yet rendered) and email it to the member (if not
     yet emailed), in the current gym's schema. Idempotent. Returns what it did."""
@@ -131,7 +131,7 @@ def invoice_deliver_task(invoice_id: int) -> str:
 def invoice_deliver_on_commit(invoice_id: int) -> None:
     """Queue `invoice_deliver_task` for the invoice in the current schema once the
     transaction that issued it commits (nothing is queued if it rolls back)."""
-    from django.db import connection
+    from apps.tenants.selectors import current_schema_name
 
-    schema = connection.schema_name
+    schema = current_schema_name()
     transaction.on_commit(lambda: invoice_deliver_task.apply_async(args=[invoice_id], headers={"_schema_name": schema}))

@@ -247,6 +247,8 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Slow work (invoice PDFs and their emails) has its own queue, so it never holds up billing.
+CELERY_TASK_ROUTES = {"apps.invoices.tasks.invoice_deliver_task": {"queue": "documents"}}
 
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -348,7 +350,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # The stripe library logs every request at INFO; its errors reach us as exceptions.
-    "loggers": {"stripe": {"level": "WARNING"}},
+    # WeasyPrint logs each render's steps at INFO.
+    "loggers": {"stripe": {"level": "WARNING"}, "weasyprint": {"level": "WARNING"}},
 }
 HEALTH_CELERY_TIMEOUT = env.float("HEALTH_CELERY_TIMEOUT", default=1.0)
 CSRF_FAILURE_VIEW = "apps.core.views.csrf_failure"

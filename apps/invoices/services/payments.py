@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -30,7 +30,7 @@ from apps.accounts.models import User
 from apps.memberships.models import Freeze, Membership, MembershipEvent
 from apps.notifications.services import notification_record
 from apps.tenants.models import Gym
-from apps.tenants.selectors import current_gym
+from apps.tenants.selectors import current_gym, current_schema_name
 
 from .. import stripe_api
 from ..errors import InvoiceError
@@ -244,7 +244,7 @@ def invoice_charge(*, invoice_id: int, today: datetime.date | None = None, new_a
             currency=payment.currency,
             idempotency_key=payment.idempotency_key or "",
             metadata={
-                "fitflow_schema": connection.schema_name,
+                "fitflow_schema": current_schema_name(),
                 "invoice_id": str(invoice_id),
                 "payment_id": str(payment.pk),
                 "attempt": str(payment.attempt),

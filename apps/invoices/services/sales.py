@@ -7,14 +7,13 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.db import connection
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.members.models import Member
 from apps.memberships.models import Membership
 from apps.plans.models import Plan
-from apps.tenants.selectors import current_gym
+from apps.tenants.selectors import current_gym, current_schema_name
 
 from .. import stripe_api
 from ..errors import InvoiceError
@@ -113,7 +112,7 @@ def stripe_customer_for(member: Member) -> StripeCustomer:
             account=gym.stripe_account_id,
             email=member.email,
             name=member.full_name,
-            metadata={"member_id": str(member.pk), "fitflow_schema": connection.schema_name},
+            metadata={"member_id": str(member.pk), "fitflow_schema": current_schema_name()},
             idempotency_key=f"{gym.schema_name}-customer-m{member.pk}",
         )
     except stripe_api.StripeUnavailable as exc:
@@ -182,7 +181,7 @@ def invoice_pay_url(*, invoice: Invoice, success_url: str, cancel_url: str) -> s
             amount=invoice.amount_due,
             currency=invoice.currency,
             description=f"Invoice {invoice.number}",
-            metadata={"invoice_id": str(invoice.pk), "fitflow_schema": connection.schema_name},
+            metadata={"invoice_id": str(invoice.pk), "fitflow_schema": current_schema_name()},
             success_url=success_url,
             cancel_url=cancel_url,
             idempotency_key=f"{gym.schema_name}-paylink-inv{invoice.pk}-{invoice.amount_due}",

@@ -106,7 +106,7 @@ def _card_saved(customer_id: str, payment_method_id: str, metadata: dict[str, An
     customer = StripeCustomer.objects.select_for_update().filter(customer_id=customer_id).first()
     if customer is None:
         member_id = metadata.get("member_id")
-        member = Member.objects.filter(pk=int(member_id)).first() if str(member_id or "").isdigit() else None
+        member = Member.objects.filter(pk=int(str(member_id))).first() if str(member_id or "").isdigit() else None
         if member is None:
             return "unknown_customer"
         customer, _ = StripeCustomer.objects.get_or_create(member=member, defaults={"customer_id": customer_id})
