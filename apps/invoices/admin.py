@@ -26,7 +26,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db import transaction
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template import engines
 
@@ -36,6 +36,7 @@ from apps.tenants.dispatch import gym_local_date
 
 from .errors import InvoiceError
 from .models import CreditNote, Invoice, InvoiceLine, Payment, Refund, StripeCustomer, StripeEvent
+from .selectors import invoice_overdue_q
 from .services import invoice_mark_uncollectible, invoice_void
 from .tasks import invoice_deliver_on_commit
 
@@ -137,7 +138,8 @@ class CreditNoteInline(ReadOnlyInline):
 
 
 class OverdueFilter(admin.SimpleListFilter):
-    """Open invoices past their due date (gym-local today), or the rest."""
+    """Open invoices past their due date (gym-local today) or whose card charge failed
+    (`selectors.invoice_overdue_q`), or the rest."""
 
     title = "overdue"
     parameter_name = "overdue"
@@ -146,12 +148,11 @@ class OverdueFilter(admin.SimpleListFilter):
         return [("yes", "Overdue"), ("no", "Not overdue")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
-        today = gym_local_date(request.tenant)  # type: ignore[attr-defined]
-        overdue = {"status": Invoice.Status.OPEN, "due_date__lt": today}
+        overdue = invoice_overdue_q(today=gym_local_date(request.tenant))  # type: ignore[attr-defined]
         if self.value() == "yes":
-            return queryset.filter(**overdue)
+            return queryset.filter(overdue)
         if self.value() == "no":
-            return queryset.exclude(**overdue)
+            return queryset.exclude(overdue)
         return queryset
 
 
@@ -217,8 +218,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Invoice]:
         # `overdue_now` is worked out per request in the gym's own today: the admin
         # instance is shared by every gym and thread, so it keeps no state.
-        today = gym_local_date(request.tenant)  # type: ignore[attr-defined]
-        overdue = Q(status=Invoice.Status.OPEN, due_date__lt=today)
+        overdue = invoice_overdue_q(today=gym_local_date(request.tenant))  # type: ignore[attr-defined]
         return (
             super()
             .get_queryset(request)

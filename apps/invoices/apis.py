@@ -51,7 +51,8 @@ from apps.tenants.dispatch import gym_local_date
 from apps.tenants.models import Gym
 
 from .errors import InvoiceError
-from .models import ZERO, CreditNote, Invoice, Payment, StripeCustomer
+from .models import CreditNote, Invoice, Payment
+from .selectors import invoice_list, invoice_overdue_q, member_billing
 from .serializers import (
     CreditNoteSerializer,
     InvoiceDetailSerializer,
@@ -116,12 +117,15 @@ def _context(request: Request) -> dict[str, Any]:
     return {"request": request, "today": _today(request)}
 
 
-def _visible_invoices(request: Request) -> QuerySet[Invoice]:
-    """Every invoice for staff; a member's own issued ones (no drafts) for a member."""
-    invoices = Invoice.objects.select_related("member")
-    if _is_staff(request):
-        return invoices
+def _own(request: Request, invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """The caller's own issued invoices among `invoices` (a member never sees drafts)."""
     return invoices.filter(member__user_id=_actor(request).pk).exclude(status=Invoice.Status.DRAFT)
+
+
+def _visible_invoices(request: Request) -> QuerySet[Invoice]:
+    """Every invoice for staff; a member's own issued ones for a member."""
+    invoices = Invoice.objects.select_related("member")
+    return invoices if _is_staff(request) else _own(request, invoices)
 
 
 def _with_documents(invoices: QuerySet[Invoice]) -> QuerySet[Invoice]:
@@ -207,8 +211,14 @@ class InvoiceListApi(APIView):
             required=False,
             allow_null=True,
             default=None,
-            help_text="true: open invoices past their due date (gym-local today); false: all others.",
+            help_text="true: open invoices past their due date (gym-local today) or whose card charge failed; "
+            "false: all others.",
         )
+        q = serializers.CharField(
+            required=False, allow_blank=True, max_length=100, help_text="Words of the number or member's name or email."
+        )
+        issued_from = serializers.DateField(required=False, help_text="Issued on or after (gym-local).")
+        issued_to = serializers.DateField(required=False, help_text="Issued on or before (gym-local).")
         ordering = serializers.ChoiceField(choices=list(ORDERINGS), required=False, default="-issue_date")
 
     @extend_schema(
@@ -228,14 +238,21 @@ class InvoiceListApi(APIView):
         filters.is_valid(raise_exception=True)
         f = filters.validated_data
         today = _today(request)
-        invoices = _visible_invoices(request)
-        for name in ("status", "member", "membership"):
-            if f.get(name):
-                invoices = invoices.filter(**{f"{name}_id" if name != "status" else name: f[name]})
-        if f.get("overdue") is True:
-            invoices = invoices.filter(status=Invoice.Status.OPEN, due_date__lt=today)
-        elif f.get("overdue") is False:
-            invoices = invoices.exclude(status=Invoice.Status.OPEN, due_date__lt=today)
+        invoices = invoice_list(
+            today=today,
+            status=f.get("status", ""),
+            overdue=f["overdue"] is True,
+            query=f.get("q", ""),
+            issued_from=f.get("issued_from"),
+            issued_to=f.get("issued_to"),
+            member_id=f.get("member"),
+        )
+        if not _is_staff(request):
+            invoices = _own(request, invoices)
+        if f["overdue"] is False:
+            invoices = invoices.exclude(invoice_overdue_q(today=today))
+        if f.get("membership"):
+            invoices = invoices.filter(membership_id=f["membership"])
         invoices = invoices.order_by(*ORDERINGS[f["ordering"]])
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(invoices, request, view=self)
@@ -558,24 +575,18 @@ class InvoiceRefundApi(APIView):
 # --- the member's billing at a glance (for `me/`) -----------------------------------------------
 
 
-def member_billing(*, member: Member, gym: Gym, today: datetime.date | None = None) -> dict[str, Any]:
-    """What `MemberBillingSerializer` shows for `member` at the current gym: the sum
-    owed on open invoices (Decimal, gym currency), how many, whether any is past due on
-    `today` (gym-local; default today there), the oldest due date, and the saved card
-    (`StripeCustomer` with a card, else None). Two queries."""
-    today = today or gym_local_date(gym)
-    open_invoices = list(
-        Invoice.objects.filter(member=member, status=Invoice.Status.OPEN).only(
-            "status", "total", "amount_paid", "amount_credited", "due_date"
-        )
-    )
-    customer = StripeCustomer.objects.filter(member=member).first()
+def member_billing_summary(*, member: Member, gym: Gym, today: datetime.date | None = None) -> dict[str, Any]:
+    """What `MemberBillingSerializer` shows for `member` (e.g. in `me/`): the amount
+    still owed on open invoices and its overdue part (Decimal, gym currency), how many
+    are open, the saved card (a `StripeCustomer`, or None) and whether the gym takes
+    card payments online. `today` is gym-local (default: today there). Two queries
+    (`selectors.member_billing` without its invoice list)."""
+    billing = member_billing(member=member, today=today or gym_local_date(gym), limit=0)
     return {
         "currency": gym.currency,
-        "amount_due": sum((i.amount_due for i in open_invoices), ZERO),
-        "open_invoices": len(open_invoices),
-        "overdue": any(i.due_date < today for i in open_invoices),
-        "oldest_due_date": min((i.due_date for i in open_invoices), default=None),
-        "card": customer if customer is not None and customer.has_card else None,
+        "amount_due": billing.owed,
+        "amount_overdue": billing.overdue,
+        "open_invoices": billing.open_count,
+        "card": billing.card,
         "online_payments": gym.stripe_connected,
     }

@@ -40,8 +40,13 @@ def _money(**kwargs: Any) -> serializers.DecimalField:
 
 
 def invoice_is_overdue(invoice: Invoice, today: datetime.date) -> bool:
-    """True when the invoice is open and its due date is before `today` (gym-local)."""
-    return invoice.status == Invoice.Status.OPEN and invoice.due_date < today
+    """True when the invoice is open and its due date is before `today` (gym-local) or
+    its card charge failed: `apps.invoices.selectors.invoice_overdue_q` in Python (a
+    list row carries it as the `is_overdue` annotation)."""
+    annotated = getattr(invoice, "is_overdue", None)
+    if annotated is not None:
+        return bool(annotated)
+    return invoice.status == Invoice.Status.OPEN and (invoice.due_date < today or bool(invoice.last_payment_error))
 
 
 @extend_schema_serializer(component_name="InvoiceMember")
@@ -128,7 +133,7 @@ class _InvoiceBaseSerializer(serializers.Serializer):
     amount_paid = _money(help_text="Successful payments less refunds.")
     amount_credited = _money(help_text="Credit notes.")
     amount_due = _money(help_text="What is still owed (0 unless open).")
-    overdue = serializers.SerializerMethodField(help_text="Open and past its due date.")
+    overdue = serializers.SerializerMethodField(help_text="Open and past its due date, or its card charge failed.")
     pdf_url = serializers.SerializerMethodField(
         help_text="Absolute URL of the PDF (`invoices/{id}/pdf/`, needs the same bearer token); null for a draft."
     )
@@ -279,13 +284,13 @@ class CardSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="MemberBilling")
 class MemberBillingSerializer(serializers.Serializer):
-    """A member's billing at a glance (for `me/`): what they owe on open invoices, the
-    oldest unpaid due date, whether anything is overdue, and the saved card."""
+    """A member's billing at a glance (for `me/`): what they still owe on open invoices
+    and the overdue part of it, how many are open, and the saved card. Reads the dict of
+    `apps.invoices.apis.member_billing_summary`."""
 
     currency = serializers.CharField()
-    amount_due = _money()
+    amount_due = _money(help_text="Still owed on open invoices.")
+    amount_overdue = _money(help_text="The part of it past due (or whose card charge failed).")
     open_invoices = serializers.IntegerField()
-    overdue = serializers.BooleanField()
-    oldest_due_date = serializers.DateField(allow_null=True)
-    card = CardSerializer(allow_null=True)
+    card = CardSerializer(allow_null=True, help_text="Null when no card is saved.")
     online_payments = serializers.BooleanField(help_text="True when the gym takes card payments in the app.")

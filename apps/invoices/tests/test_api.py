@@ -24,8 +24,9 @@ from apps.memberships.services import membership_assign
 from apps.staff.roles import Role
 from apps.tenants.models import Gym
 
-from ..apis import member_billing
+from ..apis import member_billing_summary
 from ..models import Invoice, Payment, Refund, StripeCustomer
+from ..serializers import MemberBillingSerializer
 from ..services import (
     LineInput,
     billing_run,
@@ -196,6 +197,9 @@ def test_staff_list_filters(gym_a: Gym, client_a: Client, staff, mia: Caller) ->
     assert ids(member=ann.pk) == {overdue.pk, current.pk}
     assert ids(member=ann.pk, overdue="true") == {overdue.pk}
     assert ids(membership=membership.pk) == {sale.pk}
+    assert ids(q=overdue.number) == {overdue.pk}
+    assert ids(q="Ann") >= {overdue.pk, current.pk}
+    assert ids(issued_from=(today - days(25)).isoformat(), issued_to=(today - days(15)).isoformat()) == {void.pk}
     first = client_a.get(INVOICES, {"ordering": "due_date"}, **desk).json()["results"][0]
     assert first["id"] == paid.pk and first["overdue"] is False
     row = client_a.get(INVOICES, {"overdue": "true"}, **desk).json()["results"][0]
@@ -528,6 +532,12 @@ def test_pay_now_declined_then_paid_with_a_new_card(gym_a: Gym, client_a: Client
     assert outcome["status"] == "failed" and "declined" in outcome["message"].lower()
     assert body["paid"] is False and body["invoices"][0]["status"] == "open"
     assert body["membership_status"] == "past_due"
+    invoice = client_a.get(detail(outcome["invoice"]), **mia.headers).json()
+    assert invoice["overdue"] is True and invoice["attempt_count"] == 1
+    assert invoice["last_payment_error"] == "Your card was declined."
+    assert [row["id"] for row in client_a.get(INVOICES, {"overdue": "true"}, **mia.headers).json()["results"]] == [
+        outcome["invoice"]
+    ]
 
     with tenant_context(gym_a):
         save_card(mia.member, fake_stripe, card="pm_card_visa")
@@ -603,15 +613,23 @@ def test_member_billing_summary(gym_a: Gym, mia: Caller, django_assert_max_num_q
         paid = bill(mia.member, "99.00", issued=today)
         payment_record(invoice=paid, amount=paid.total, method="cash")
         payment_record(invoice=old, amount=M("10.00"), method="cash")
+        bill(MemberFactory(), "70.00", issued=today - days(20))
         StripeCustomer.objects.create(
             member=mia.member, customer_id="cus_x", payment_method_id="pm_x", card_brand="visa", card_last4="4242"
         )
         with django_assert_max_num_queries(4):  # two queries, each after a SET search_path
-            summary = member_billing(member=mia.member, gym=gym_a, today=today)
+            summary = member_billing_summary(member=mia.member, gym=gym_a, today=today)
 
-    assert summary["amount_due"] == M("32.50") and summary["open_invoices"] == 2
-    assert summary["overdue"] is True and summary["oldest_due_date"] == old.due_date
+    assert summary["amount_due"] == M("32.50") and summary["amount_overdue"] == M("20.00")
+    assert summary["open_invoices"] == 2 and summary["currency"] == "GBP"
     assert summary["card"].card_last4 == "4242" and summary["online_payments"] is False
+    data = MemberBillingSerializer(summary).data
+    assert data["amount_due"] == "32.50" and data["card"] == {
+        "brand": "visa",
+        "last4": "4242",
+        "exp_month": None,
+        "exp_year": None,
+    }
 
 
 # --- isolation ------------------------------------------------------------------------------------
