@@ -29,11 +29,12 @@ from functools import wraps
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -305,8 +306,6 @@ def _detail_page(
 def _invoice_or_404(invoice_id: int) -> Invoice:
     invoice = invoice_detail(invoice_id=invoice_id)
     if invoice is None:
-        from django.http import Http404
-
         raise Http404("No such invoice.")
     return invoice
 
@@ -599,8 +598,10 @@ def member_card_token_read(token: str) -> int:
 def member_card_link(*, member: Member, gym: Gym, request: HttpRequest | None = None) -> str:
     """The absolute card-update URL for the member, e.g.
     `https://harbour.fitflow.app/billing/card/<token>/` (the "update your card" link of
-    the failed-payment notice)."""
-    return gym_base_url(gym=gym, request=request) + reverse("invoices:card", args=[member_card_token(member=member)])
+    the failed-payment notice). Works outside a request too (a task's notice): the
+    path is reversed in the tenant URLconf."""
+    path = reverse("invoices:card", args=[member_card_token(member=member)], urlconf=settings.ROOT_URLCONF)
+    return gym_base_url(gym=gym, request=request) + path
 
 
 def _self_serve(request: HttpRequest, title: str, message: str, *, status: int = 200, **extra: Any) -> HttpResponse:

@@ -144,9 +144,7 @@ class GymSettingsForm(forms.Form):
         max_length=40,
         help_text="Days after the first failure, ascending, at most 5, e.g. 1,3,5.",
     )
-    dunning_final_action = forms.ChoiceField(
-        label="After the last retry fails", choices=Gym.DunningFinalAction.choices
-    )
+    dunning_final_action = forms.ChoiceField(label="After the last retry fails", choices=Gym.DunningFinalAction.choices)
     billing_hour = forms.IntegerField(
         label="Billing hour", min_value=0, max_value=23, help_text="Local hour (0-23) the daily billing run starts."
     )
