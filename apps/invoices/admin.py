@@ -9,8 +9,9 @@ through a service with the admin user as actor:
   ask for a reason on an intermediate page; each selected invoice is tried on its own
   and the ones whose rule fails (e.g. paid, so not voidable) are named with the
   service's message;
-- "Render & email again" queues `invoice_deliver_task` after the commit, for issued
-  (open or paid) invoices.
+- "Render & email again" marks issued (open or paid) invoices' PDF out of date and
+  their email unsent (`delivery.invoice_delivery_reset`) and queues
+  `invoice_deliver_task` for each after the commit.
 Stripe customers show the saved card's brand, last digits and expiry, never the
 PaymentMethod id; Stripe events are the dedup log of what was applied.
 Changelists join what they show, so a page costs the same few queries however many
@@ -299,14 +300,14 @@ class InvoiceAdmin(ReadOnlyAdmin):
         """Queue `invoice_deliver_task` for each selected open or paid invoice, after
         marking its PDF out of date and its email unsent, so the task renders and sends
         it once more (the task does each at most once per marking)."""
+        from .delivery import invoice_delivery_reset  # loads the PDF renderer: only when asked
+
         issued = list(
             queryset.filter(status__in=[Invoice.Status.OPEN, Invoice.Status.PAID]).values_list("pk", flat=True)
         )
         skipped = queryset.count() - len(issued)
         with transaction.atomic():
-            # The delivery markers only (not the document): see the report on moving this
-            # into apps.invoices.delivery as a function of its own.
-            Invoice.objects.filter(pk__in=issued).update(pdf_rendered_at=None, emailed_at=None)
+            invoice_delivery_reset(invoice_ids=issued)
             for invoice_id in issued:
                 invoice_deliver_on_commit(invoice_id)
         if issued:
