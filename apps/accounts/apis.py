@@ -17,6 +17,8 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.api_errors import error_body
+from apps.invoices.apis import member_billing_summary
+from apps.invoices.serializers import MemberBillingSerializer
 from apps.members.selectors import member_for_user
 from apps.memberships.apis import MembershipSerializer
 from apps.memberships.selectors import membership_current_for
@@ -164,6 +166,9 @@ class MeApi(APIView):
         gym = serializers.DictField()
         member = MeMemberSerializer(allow_null=True)
         membership = MembershipSerializer(allow_null=True)
+        billing = MemberBillingSerializer(
+            allow_null=True, help_text="What the member owes and their saved card; null without a member record."
+        )
 
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request: Request) -> Response:
@@ -171,7 +176,9 @@ class MeApi(APIView):
         user: User = request.user  # type: ignore[assignment]  # GymRolePermission guarantees a real user
         member = member_for_user(user_id=user.pk)
         membership = None
+        billing: dict[str, Any] | None = None
         if member is not None:
+            billing = member_billing_summary(member=member, gym=gym)
             membership = membership_current_for(member=member)
             if membership is not None:
                 membership.member = member  # already loaded: spares the serializer a query
@@ -186,6 +193,7 @@ class MeApi(APIView):
                     "gym": {"name": gym.name, "slug": gym.slug, "timezone": gym.timezone, "currency": gym.currency},
                     "member": member,
                     "membership": membership,
+                    "billing": billing,
                 },
                 context={"currency": gym.currency},
             ).data

@@ -22,18 +22,15 @@ The member's self-serve links need no login: the token in the URL is signed
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.core.paginator import Paginator
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -48,7 +45,6 @@ from apps.staff.access import require_gym_role
 from apps.staff.roles import Role
 from apps.tenants.errors import GymError
 from apps.tenants.models import Gym
-from apps.tenants.selectors import gym_base_url
 
 from .errors import InvoiceError
 from .forms import (
@@ -62,6 +58,7 @@ from .forms import (
     ServiceErrorMixin,
     VoidForm,
 )
+from .links import member_card_link, member_card_token_read
 from .models import ZERO, Invoice, Payment, StripeCustomer
 from .pdf import Formatter, invoice_pay_token_read
 from .selectors import billing_overview, invoice_detail, invoice_list, invoice_refundable, member_billing
@@ -82,8 +79,6 @@ from .services.gym_billing import gym_stripe_connect_link, gym_stripe_connect_re
 BILLING_ROLES = frozenset({Role.OWNER, Role.MANAGER, Role.RECEPTIONIST})
 """Roles that see billing at all (trainers do not)."""
 
-CARD_TOKEN_SALT = "invoices.card"
-CARD_TOKEN_MAX_AGE = datetime.timedelta(days=30)
 """A card-update link is valid for 30 days: longer than the dunning retries (1-60 days
 after the first failure, usually a week)."""
 
@@ -573,35 +568,6 @@ def stripe_return_view(request: HttpRequest) -> HttpResponse:
 
 
 # --- the member's self-serve links ----------------------------------------------------------------
-
-
-def member_card_token(*, member: Member) -> str:
-    """A signed, timestamped token for the member's card-update link:
-    `{"schema": <schema>, "member": <id>}` with salt `invoices.card` (the same shape as
-    `apps.invoices.pdf.invoice_pay_token`). Valid for `CARD_TOKEN_MAX_AGE`."""
-    payload = {"schema": str(connection.schema_name), "member": int(member.pk)}  # type: ignore[attr-defined]
-    return signing.dumps(payload, salt=CARD_TOKEN_SALT)
-
-
-def member_card_token_read(token: str) -> int:
-    """The member id in a card-update token of the CURRENT gym. Raises
-    `signing.SignatureExpired` (older than 30 days) and `signing.BadSignature` (forged,
-    malformed or made in another gym)."""
-    data = signing.loads(token, salt=CARD_TOKEN_SALT, max_age=CARD_TOKEN_MAX_AGE)
-    if not isinstance(data, dict) or not isinstance(data.get("member"), int):
-        raise signing.BadSignature("Malformed card token.")
-    if data.get("schema") != connection.schema_name:  # type: ignore[attr-defined]
-        raise signing.BadSignature("This link belongs to another gym.")
-    return int(data["member"])
-
-
-def member_card_link(*, member: Member, gym: Gym, request: HttpRequest | None = None) -> str:
-    """The absolute card-update URL for the member, e.g.
-    `https://harbour.fitflow.app/billing/card/<token>/` (the "update your card" link of
-    the failed-payment notice). Works outside a request too (a task's notice): the
-    path is reversed in the tenant URLconf."""
-    path = reverse("invoices:card", args=[member_card_token(member=member)], urlconf=settings.ROOT_URLCONF)
-    return gym_base_url(gym=gym, request=request) + path
 
 
 def _self_serve(request: HttpRequest, title: str, message: str, *, status: int = 200, **extra: Any) -> HttpResponse:

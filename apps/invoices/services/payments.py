@@ -34,6 +34,7 @@ from apps.tenants.selectors import current_gym, current_schema_name
 
 from .. import stripe_api
 from ..errors import InvoiceError
+from ..links import member_card_link
 from ..models import Invoice, Payment, StripeCustomer
 from .totals import round_money
 
@@ -381,7 +382,7 @@ def dunning_after_failure(invoice: Invoice, *, payment: Payment, today: datetime
             "amount": str(payment.amount),
             "reason": payment.failure_message,
             "next_attempt": invoice.next_payment_attempt.isoformat() if invoice.next_payment_attempt else None,
-            "update_card_path": "/billing/card/",
+            "update_card_url": member_card_link(member=invoice.member, gym=gym),
         },
     )
     if membership is None:

@@ -29,7 +29,7 @@ from apps.memberships.models import Membership
 from apps.staff.roles import Role
 from apps.tenants.models import Gym
 
-from .. import views
+from .. import links
 from ..models import CreditNote, Invoice, InvoiceLine, Payment, Refund, StripeCustomer
 from ..pdf import invoice_pay_token
 from ..services import (
@@ -558,7 +558,7 @@ def test_member_tab_shows_invoices_amount_owed_and_the_saved_card(login, in_a: G
     assert re.search(r'id="member-card">Visa •••• 4242 · expires 04/2029</dd>', html)
     link = re.search(r'value="(http://gym-a\.[^"]+/billing/card/[^"]+/)"', html).group(1)
     token = link.rsplit("/", 2)[1]
-    assert views.member_card_token_read(token) == member.pk
+    assert links.member_card_token_read(token) == member.pk
     assert "New invoice" not in html  # manual invoices are for managers
 
 
@@ -755,7 +755,7 @@ def test_stripe_connect_is_owner_only_and_needs_a_country(login, gym_a: Gym, fak
 
 def test_card_update_link_sends_the_member_to_stripe_checkout(client_a: Client, in_a: Gym, fake_stripe) -> None:
     member = MemberFactory(email="lindiwe@example.test")
-    token = views.member_card_token(member=member)
+    token = links.member_card_token(member=member)
     # Without Stripe the member is told to pay at the desk.
     response = client_a.get(f"/billing/card/{token}/")
     assert response.status_code == 409 and "Please pay at the front desk." in response.content.decode()
@@ -773,7 +773,7 @@ def test_card_update_link_sends_the_member_to_stripe_checkout(client_a: Client, 
     assert "Your card is saved" in client_a.get("/billing/card/done/").content.decode()
     fake_stripe.fail_next(1, status=503)
     other_member = MemberFactory()
-    down = client_a.get(f"/billing/card/{views.member_card_token(member=other_member)}/")
+    down = client_a.get(f"/billing/card/{links.member_card_token(member=other_member)}/")
     assert down.status_code == 503 and "Please try again in a minute." in down.content.decode()
 
 
@@ -781,13 +781,13 @@ def test_card_links_that_are_forged_expired_or_from_another_gym_are_refused(
     client_a: Client, gym_b: Gym, in_a: Gym, monkeypatch
 ) -> None:
     member = MemberFactory()
-    token = views.member_card_token(member=member)
+    token = links.member_card_token(member=member)
     assert client_a.get(f"/billing/card/{token[:-2]}xx/").status_code == 404
     with tenant_context(gym_b):
-        b_token = views.member_card_token(member=MemberFactory())
+        b_token = links.member_card_token(member=MemberFactory())
     refused = client_a.get(f"/billing/card/{b_token}/")
     assert refused.status_code == 404 and "This link is not valid" in refused.content.decode()
-    monkeypatch.setattr(views, "CARD_TOKEN_MAX_AGE", datetime.timedelta(seconds=-1))
+    monkeypatch.setattr(links, "CARD_TOKEN_MAX_AGE", datetime.timedelta(seconds=-1))
     expired = client_a.get(f"/billing/card/{token}/")
     assert expired.status_code == 410 and "This link has expired" in expired.content.decode()
 

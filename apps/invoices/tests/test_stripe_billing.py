@@ -104,7 +104,7 @@ def test_dunning_retries_at_1_3_5_days_then_cancels(gym: Gym, fake_stripe) -> No
     assert (membership.status, membership.past_due_since) == (Membership.Status.PAST_DUE, day0)
     assert invoice.next_payment_attempt == day0 + datetime.timedelta(days=1)
     notice = Notification.objects.get(kind="payment_failed", member=membership.member)
-    assert notice.data["update_card_path"] and notice.data["number"] == invoice.number
+    assert "/billing/card/" in notice.data["update_card_url"] and notice.data["number"] == invoice.number
     expected_next = {1: 3, 3: 5}
     for offset in (1, 2, 3, 4):
         day = day0 + datetime.timedelta(days=offset)
