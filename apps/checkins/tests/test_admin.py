@@ -4,8 +4,11 @@ them, cards are revoked through the service, desk staff and other gyms are kept 
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from apps.checkins.demo import demo_checkins_seed
@@ -30,7 +33,10 @@ def history(gym_a: Gym, make_staff) -> Gym:
     with tenant_context(gym_a):
         demo_members_seed(count=150)
         demo_timetable_seed(instructors=instructors)
-        demo_checkins_seed(gym=gym_a, desk=desk)
+        # Seeded up to 18:00 yesterday, so members are "in the gym now" whatever the
+        # hour the suite runs (just after midnight nobody would be).
+        evening = (timezone.now() - datetime.timedelta(days=1)).replace(hour=18, minute=0)
+        demo_checkins_seed(gym=gym_a, desk=desk, now=evening)
     return gym_a
 
 
