@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from celery import shared_task
 from django.utils import timezone
+
+from fitflow.celery import app
 
 from .services import gyms_suspend_unpaid
 
 
-@shared_task(acks_late=True)
+@app.task(acks_late=True)
 def platform_billing_sweep_task() -> list[str]:
     """Daily: suspend gyms whose FitFlow subscription is unpaid for more than
     `settings.FITFLOW_UNPAID_SUSPEND_DAYS` days, today being the UTC date. Runs in public

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.http import HttpResponse
 from django.test import Client
 
 from apps.billing.tests.fake_platform import PlatformFakeStripe, platform_stripe  # noqa: F401
@@ -17,11 +16,11 @@ CONNECT_WEBHOOK = "/stripe/connect-webhook/"
 
 
 @pytest.fixture
-def deliver(public_client: Client, platform_stripe: PlatformFakeStripe) -> Callable[..., HttpResponse]:  # noqa: F811
+def deliver(public_client: Client, platform_stripe: PlatformFakeStripe) -> Callable[..., Any]:  # noqa: F811
     """`deliver(event, url=PLATFORM_WEBHOOK, secret=None)`: POST the event (a dict or an
     evt_ id of the fake) to the public host, signed with Stripe's scheme."""
 
-    def post(event: dict[str, Any] | str, url: str = PLATFORM_WEBHOOK, secret: str | None = None) -> HttpResponse:
+    def post(event: dict[str, Any] | str, url: str = PLATFORM_WEBHOOK, secret: str | None = None) -> Any:
         body, headers = platform_stripe.webhook_request(event, secret)
         return public_client.post(
             url, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=headers["Stripe-Signature"]

@@ -260,10 +260,14 @@ def platform_stripe(settings: Any) -> Iterator[PlatformFakeStripe]:
     """A running PlatformFakeStripe with the Stripe settings pointed at it (as the
     `fake_stripe` fixture does, with a secret key dj-stripe accepts) and FitFlow's tier
     prices set."""
-    with PlatformFakeStripe() as fake:
+    fake = PlatformFakeStripe()
+    fake.start()
+    try:
         settings.STRIPE_API_BASE = fake.url
         settings.STRIPE_SECRET_KEY = STRIPE_SECRET_KEY
         settings.STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
         settings.STRIPE_CONNECT_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
         settings.FITFLOW_TIER_PRICES = {tier: price for tier, (price, _amount) in TIER_PRICES.items()}
         yield fake
+    finally:
+        fake.stop()

@@ -35,9 +35,11 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def broker() -> Iterator[Broker]:
     broker = Broker()
+    broker.pause_workers()
     yield broker
     broker.stripe_events()  # everything this test queued
     broker.remove_seen()
+    broker.resume_workers()
 
 
 def connect(gym: Gym, fake: PlatformFakeStripe) -> str:
@@ -64,8 +66,8 @@ def charge_event(fake: PlatformFakeStripe, account: str, amount: str = "25.00") 
 
 
 def post(client: Client, body: bytes, signature: str | None, url: str = CONNECT_WEBHOOK) -> Any:
-    extra = {"HTTP_STRIPE_SIGNATURE": signature} if signature is not None else {}
-    return client.post(url, body, content_type="application/json", **extra)
+    headers = {"Stripe-Signature": signature} if signature is not None else {}
+    return client.post(url, body, content_type="application/json", headers=headers)
 
 
 # --- signatures ------------------------------------------------------------------------------
