@@ -91,9 +91,14 @@ class GymAdmin(admin.ModelAdmin):
         "stripe_charges_enabled",  # Stripe's truth, from account.updated
     ]
     inlines = [DomainInline]
-    actions = ["suspend", "reactivate", "platform_subscribe", "platform_billing_sync", "platform_unpaid_sweep"] + [
-        _tier_action(t) for t in Gym.Tier.values
-    ]
+    actions = [
+        "suspend",
+        "reactivate",
+        "platform_subscribe",
+        "platform_billing_sync",
+        "platform_unpaid_sweep",
+        "connect_account_refresh",
+    ] + [_tier_action(t) for t in Gym.Tier.values]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Gym]:
         return super().get_queryset(request).select_related("stripe_state").prefetch_related("domains")
@@ -172,6 +177,20 @@ class GymAdmin(admin.ModelAdmin):
         suspended = gyms_suspend_unpaid(today=timezone.now().date(), gyms=queryset)
         names = ", ".join(gym.name for gym in suspended) or "none"
         self.message_user(request, f"Suspended for non-payment: {names}.", messages.SUCCESS)
+
+    @admin.action(description="Refresh Stripe Connect status (charges enabled)")
+    def connect_account_refresh(self, request: HttpRequest, queryset: QuerySet[Gym]) -> None:
+        from apps.billing.services import gym_connect_account_refresh
+        from apps.invoices.stripe_api import StripeUnavailable
+
+        for gym in queryset.exclude(schema_name="public").exclude(stripe_account_id=""):
+            try:
+                gym_connect_account_refresh(gym=gym, now=timezone.now())
+            except StripeUnavailable as exc:
+                self.message_user(request, f"{gym.name}: {exc}", messages.ERROR)
+            else:
+                state = "enabled" if gym.stripe_charges_enabled else "not enabled"
+                self.message_user(request, f"{gym.name}: Stripe charges {state}.", messages.SUCCESS)
 
     def has_delete_permission(self, request: HttpRequest, obj: Gym | None = None) -> bool:
         # Deleting drops nothing here; gyms are cancelled, never deleted from the admin.

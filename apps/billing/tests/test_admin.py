@@ -112,3 +112,19 @@ def test_the_subscribe_action_explains_a_missing_tier_price(
 
     assert b"No Stripe price is set for the starter tier." in response.content
     assert not GymStripeState.objects.filter(gym=gym_a).exists()
+
+
+def test_the_connect_refresh_action_reads_the_account_from_stripe(
+    superadmin_client: Client, gym_a: Gym, gym_b: Gym, platform_stripe: PlatformFakeStripe
+) -> None:
+    Gym.objects.filter(pk=gym_a.pk).update(stripe_account_id=platform_stripe.add_account(charges_enabled=True))
+
+    response = superadmin_client.post(
+        GYM_LIST, {"action": "connect_account_refresh", "_selected_action": [gym_a.pk, gym_b.pk]}, follow=True
+    )
+
+    gym_a.refresh_from_db()
+    gym_b.refresh_from_db()
+    assert b"Gym A: Stripe charges enabled." in response.content
+    assert b"Gym B" not in response.content.split(b"messagelist")[-1].split(b"</ul>")[0]  # no account: skipped
+    assert (gym_a.stripe_charges_enabled, gym_b.stripe_charges_enabled) == (True, False)

@@ -302,3 +302,26 @@ def test_a_failure_in_dj_stripe_does_not_hold_back_the_gym_and_stripe_is_asked_t
     assert record.processed_at is not None and record.error == "" and record.deliveries == 2
     assert DjstripeEvent.objects.filter(id=event["id"]).count() == 1
     assert deliver(event).json()["duplicate"] is True
+
+
+def test_an_account_update_missed_before_the_gym_stored_its_account_is_recovered_by_a_refresh(
+    deliver: Callable[..., Any], platform_stripe: PlatformFakeStripe, gym_a: Gym
+) -> None:
+    from django.utils import timezone
+
+    from apps.billing.services import gym_connect_account_refresh
+
+    # Onboarding finishes before gym A has stored its account id: an unknown account then
+    account = platform_stripe.add_account(charges_enabled=False)
+    platform_stripe.account_update(account, charges_enabled=True)
+    assert deliver(platform_stripe.events[0], url=CONNECT_WEBHOOK).json()["outcome"] == "unknown_account"
+    Gym.objects.filter(pk=gym_a.pk).update(stripe_account_id=account)
+    gym_a.refresh_from_db()
+
+    # The onboarding return (or the super-admin) reads the account from Stripe
+    gym_connect_account_refresh(gym=gym_a, now=timezone.now())
+
+    gym_a.refresh_from_db()
+    assert gym_a.stripe_charges_enabled is True
+    # The old delivery replayed changes nothing.
+    assert deliver(platform_stripe.events[0], url=CONNECT_WEBHOOK).json()["duplicate"] is True
