@@ -231,17 +231,18 @@ def gym_connect_account_apply(*, gym: Gym, event: dict[str, Any]) -> str:
     return StripeWebhookEvent.Outcome.APPLIED
 
 
-def gym_connect_account_refresh(*, gym: Gym, now: datetime) -> Gym:
+def gym_connect_account_refresh(*, gym: Gym, now: datetime) -> dict[str, Any]:
     """Read the gym's connected account from Stripe (`apps.invoices.stripe_api.account_retrieve`)
     and set `Gym.stripe_charges_enabled` from it, as of `now` (aware): for the return from
     Connect onboarding, or when an `account.updated` came before the gym had stored its
     account id (that delivery was answered as an unknown account). Events older than `now`
-    arriving later change nothing. A gym without an account is left as it is. Raises
-    `apps.invoices.stripe_api.StripeUnavailable`."""
+    arriving later change nothing. A gym without an account is left as it is. Returns the
+    account as `account_retrieve` gives it (`{}` without an account); `gym` is updated in
+    place. Raises `apps.invoices.stripe_api.StripeUnavailable`."""
     from apps.invoices.stripe_api import account_retrieve
 
     if not gym.stripe_account_id:
-        return gym
+        return {}
     account = account_retrieve(account=gym.stripe_account_id)
     with transaction.atomic():
         state = _state_for_update(gym)
@@ -250,7 +251,7 @@ def gym_connect_account_refresh(*, gym: Gym, now: datetime) -> Gym:
             gym.stripe_charges_enabled = account["charges_enabled"]
             state.account_as_of = now
             state.save(update_fields=["account_as_of", "updated_at"])
-    return gym
+    return account
 
 
 def _invoice_subscription_id(invoice: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ The API base and secret key come from `settings.STRIPE_API_BASE` and
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -400,4 +401,8 @@ def webhook_event_construct(*, payload: bytes, sig_header: str, secret: str) -> 
     5 minutes refused). Raises `stripe.SignatureVerificationError` for a missing, forged,
     wrong-secret or stale signature, and ValueError for a body that is not an event's JSON.
     """
-    return stripe.Webhook.construct_event(payload, sig_header, secret).to_dict()
+    stripe.Webhook.construct_event(payload, sig_header, secret)
+    # The body itself, as JSON: stripe objects turn `*_decimal` fields into Decimals, which
+    # Celery's JSON messages cannot carry.
+    event: dict[str, Any] = json.loads(payload)
+    return event

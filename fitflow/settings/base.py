@@ -397,6 +397,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=40, hour=3),
         "options": {"expires": 23 * 3600},
     },
+    "platform-billing-sweep": {
+        # Daily; suspends gyms whose FitFlow subscription is unpaid for more than 14 days (UTC day).
+        "task": "apps.billing.tasks.platform_billing_sweep_task",
+        "schedule": crontab(minute=15, hour=4),
+        "options": {"expires": 23 * 3600},
+    },
     "credits-expiry-dispatch": {
         # Class-pack and period credits past their expiry date get an `expire` ledger row.
         "task": "apps.bookings.tasks.credits_expiry_dispatch_task",

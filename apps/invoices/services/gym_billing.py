@@ -186,13 +186,15 @@ def gym_stripe_connect_refresh(*, gym: Gym) -> dict[str, bool]:
 
     Raises `GymError`: `stripe_not_connected` (no account yet), `stripe_unavailable`.
     """
+    from django.utils import timezone
+
+    from apps.billing.services import gym_connect_account_refresh
+
     if not gym.stripe_account_id:
         raise GymError("stripe_not_connected", "Connect Stripe first.")
     try:
-        account = stripe_api.account_retrieve(account=gym.stripe_account_id)
+        # The same write as the account.updated webhook, with its out-of-order guard.
+        account = gym_connect_account_refresh(gym=gym, now=timezone.now())
     except stripe_api.StripeUnavailable as exc:
         raise GymError("stripe_unavailable", "Stripe could not be reached. Try again in a minute.") from exc
-    enabled = bool(account["charges_enabled"])
-    Gym.objects.filter(pk=gym.pk).update(stripe_charges_enabled=enabled)
-    gym.stripe_charges_enabled = enabled
-    return {"charges_enabled": enabled, "details_submitted": bool(account["details_submitted"])}
+    return {"charges_enabled": gym.stripe_charges_enabled, "details_submitted": bool(account["details_submitted"])}
