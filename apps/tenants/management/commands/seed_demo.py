@@ -13,6 +13,7 @@ from django_tenants.utils import tenant_context
 from apps.accounts.models import User
 from apps.checkins.demo import demo_checkins_seed
 from apps.classes.demo import demo_timetable_seed
+from apps.invoices.demo import demo_invoices_seed
 from apps.members.demo import demo_members_seed
 from apps.staff.roles import Role
 from apps.staff.services import staff_role_assign
@@ -67,6 +68,9 @@ class Command(BaseCommand):
             created = demo_members_seed()
             instructors = [_user(email) for email, _, _, role in DEMO_USERS if role in (Role.TRAINER, Role.MANAGER)]
             sessions = demo_timetable_seed(instructors=instructors)
+            # Six months of billing replayed day by day; memberships end as the members
+            # demo left them (the check-ins read their past-due dates).
+            invoices = demo_invoices_seed(gym=gym, desk=_user("desk@demo.localhost"))
             # After members, memberships and bookings: visits follow the memberships
             # and every attended class booking gets its check-in.
             check_ins = demo_checkins_seed(gym=gym, desk=_user("desk@demo.localhost"))
@@ -74,6 +78,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Demo gym: {created} members, 6 plans and their memberships created.")
         if sessions:
             self.stdout.write(f"Demo gym: 6 classes and {sessions} class sessions with bookings created.")
+        if invoices:
+            self.stdout.write(f"Demo gym: {invoices} invoices over six months created, with their payments.")
         if check_ins:
             self.stdout.write(f"Demo gym: {check_ins} check-ins over six weeks created, some members in the gym now.")
         port = options["port"]
