@@ -16,21 +16,25 @@ the recorded past-due date, so the billing run's overdue step makes them past du
 exactly that date (the check-in demo lets them in for `payment_grace_days` after it).
 Invoices issued in the last few days are still open and not yet due.
 
-Two stretches, for speed (the whole history through the services took about 30 s of
-CPU for 1,200 invoices, four times the rest of the seed):
-- The last `RECENT_DAYS` (and at least back to the oldest unpaid invoice) are replayed
-  through the services exactly as production runs them: `membership_sale_invoice` on
-  a membership's first day, `billing_run(today=day)` every day (invoices, overdue
-  marking), `payment_record` / `payment_intent_apply`, `invoice_void`.
-- Before that, invoices paid in full by one payment, the plain story of most months,
-  are written in bulk: the same rows `membership_invoice_period` and a payment would
-  write (totals, tax, snapshots, lines, gapless numbers taken per day in issue order,
-  `invoice_issued` and `payment_received` notifications), built with the services' own
-  pieces (`invoice_totals`, `seller_snapshot`, `bill_to_snapshot`,
-  `next_billing_date_after`'s calendar). `apps/invoices/tests/test_demo.py` checks a
-  bulk-built invoice against one from `membership_invoice_period`. Every other story
-  in those months (sales, late and part payments, credit notes, refunds, voids) goes
-  through the services on its day.
+What runs through the services and what is written in bulk, for speed (the whole
+history through the services took about 30 s of CPU for 1,200 invoices, four times the
+rest of the seed):
+- Every sale is `membership_sale_invoice` on the membership's first day. The last
+  `RECENT_DAYS` (and at least back to the oldest unpaid invoice) are billed by
+  `billing_run(today=day)` every day, as production runs it (invoices, overdue
+  marking). Every story other than a payment in one piece is a service call on its
+  day: `payment_record` / `payment_intent_apply` (late and part payments, payments
+  after a goodwill credit), `invoices_mark_overdue`, `invoice_credit`,
+  `invoice_refund`, `invoice_void`.
+- Before the recent days, period invoices are written in bulk, a day at a time: the
+  rows `membership_invoice_period` writes (totals, tax, snapshots, line, gapless
+  numbers taken in issue order, the `invoice_issued` notification), built with the
+  services' own pieces (`invoice_totals`, `seller_snapshot`, `bill_to_snapshot`, the
+  billing calendar). `apps/invoices/tests/test_demo.py` checks a bulk-built invoice
+  against one from `membership_invoice_period`.
+- Payments in one piece are written in bulk on their day: the payment row, the
+  invoice paid and the `payment_received` notification, as `payment_record` and
+  `invoice_settle_if_paid` write them for a membership that is not past due.
 
 The services stamp rows with the wall clock, so the rows are re-stamped to their own
 dates at gym-local business hours: invoices' created, emailed (history was emailed at
@@ -91,7 +95,7 @@ ONLINE = "online"
 """A member paying online by card: a Stripe pay-link payment (method `stripe`)."""
 
 MONTHS = 6
-RECENT_DAYS = 21
+RECENT_DAYS = 14
 """Days before today replayed through the billing run itself (see the docstring)."""
 METHOD_HABITS = [
     (Method.CARD_TERMINAL, 0.34),
@@ -102,9 +106,9 @@ METHOD_HABITS = [
 """How members usually pay (each member has a habit, kept 85% of the time)."""
 PAY_DELAYS = [(0, 0.42), (1, 0.14), (2, 0.10), (3, 0.09), (4, 0.07), (5, 0.06), (6, 0.05), (7, 0.07)]
 """Days from issue to payment of an on-time payer (invoices fall due after 7 days)."""
-LATE_SHARE = 0.05
+LATE_SHARE = 0.03
 """Share of period invoices paid 9-20 days late (the membership is past due meanwhile)."""
-PART_SHARE = 0.04
+PART_SHARE = 0.025
 """Share of period invoices paid in two parts."""
 GOODWILL_SHARE = 0.02
 VOIDS, PRORATA_REFUNDS, GOODWILL_CREDITS, SIGNUP_REFUNDS = 2, 2, 2, 1
@@ -204,6 +208,7 @@ class _Replay:
         default_factory=lambda: defaultdict(list)
     )
     voided: dict[int, datetime.date] = field(default_factory=dict)
+    paying: list[tuple[_Invoiced, _Story]] = field(default_factory=list)  # the day's batch
     goodwill_left: int = GOODWILL_CREDITS
     signup_refunds_left: int = SIGNUP_REFUNDS
 
@@ -396,9 +401,15 @@ def _pay(replay: _Replay, inv: _Invoiced, day: datetime.date, method: str, amoun
 
 
 def _schedule(replay: _Replay, inv: _Invoiced, story: _Story) -> None:
-    """Put the story's steps on the calendar, each done by a service on its day."""
+    """Put the story's steps on the calendar: a payment of the whole by one payment goes
+    into its day's batch (`_payments_write`); every other step is a service call."""
     kind = story.kind
     if kind in ("unpaid", "open"):
+        return
+    if kind in ("plain", "refund", "signup_refund"):
+        if inv.total > 0:
+            replay.on(story.pay_day, lambda d: replay.paying.append((inv, story)))
+        _schedule_refund(replay, inv, story)
         return
     if kind == "void":
         replay.on(story.event_day, lambda d: _void(replay, inv, d))
@@ -412,7 +423,6 @@ def _schedule(replay: _Replay, inv: _Invoiced, story: _Story) -> None:
     if kind == "goodwill":
         replay.on(story.event_day, lambda d: _goodwill_credit(inv, d))
     replay.on(story.pay_day, lambda d: _pay(replay, inv, d, story.method))
-    _schedule_refund(replay, inv, story)
 
 
 def _schedule_refund(replay: _Replay, inv: _Invoiced, story: _Story) -> None:
@@ -589,53 +599,50 @@ def _history_day(replay: _Replay, day: datetime.date, due: list[_Timeline]) -> N
             period_end=invoice.period_end,
             sale=False,
         )
-        story = _story(replay, inv)
-        if story.kind in ("plain", "refund") and invoice.total > 0:
-            invoice.status, invoice.amount_paid, invoice.paid_at = Invoice.Status.PAID, invoice.total, timezone.now()
-        stories.append((inv, story))
+        stories.append((inv, _story(replay, inv)))
     Invoice.objects.bulk_create(built)
     InvoiceLine.objects.bulk_create(period_line_build(invoice) for invoice in built)
-    notices, payments = [], []
+    Notification.objects.bulk_create(
+        _notice(invoice.member_id, "invoice_issued", invoice, invoice.total) for invoice in built
+    )
     for invoice, (inv, story) in zip(built, stories, strict=True):
         inv.pk = invoice.pk
         replay.invoices[inv.pk] = inv
-        notices.append(_notice(inv.member_id, "invoice_issued", invoice, invoice.total))
-        if invoice.status == Invoice.Status.PAID and invoice.total > 0:
-            payments.append(_payment_build(replay, inv, story))
-            notices.append(_notice(inv.member_id, "payment_received", invoice, invoice.total))
-            inv.paid = inv.total
-            _schedule_refund(replay, inv, story)
-        else:
-            _schedule(replay, inv, story)
-    Payment.objects.bulk_create(payments)
-    Notification.objects.bulk_create(notices)
+        _schedule(replay, inv, story)
 
 
-def _sales_day(replay: _Replay, timelines: list[_Timeline], day: datetime.date, *, bulk_pay: bool) -> None:
-    """Sell the memberships that start on `day` (`membership_sale_invoice`), and settle
-    their invoices: in bulk before the recent days, through the services after."""
+def _payments_write(replay: _Replay) -> None:
+    """The day's batch of whole payments, written as `payment_record` (or, online,
+    `payment_intent_apply`) and `invoice_settle_if_paid` write them: the payment, the
+    invoice paid, the `payment_received` notification. (Settling also returns a past-due
+    membership to active and grants the period's class credits: no membership paying
+    this way is past due, and a credit allowance is granted when the member first
+    books or asks, `apps.bookings.credits`.)"""
+    if not replay.paying:
+        return
+    batch, replay.paying = replay.paying, []
+    now = timezone.now()
+    Invoice.objects.filter(pk__in=[inv.pk for inv, _ in batch], status=Invoice.Status.OPEN).update(
+        status=Invoice.Status.PAID, amount_paid=F("total"), paid_at=now, updated_at=now
+    )
+    Payment.objects.bulk_create(_payment_build(replay, inv, story) for inv, story in batch)
+    Notification.objects.bulk_create(_notice(inv.member_id, "payment_received", inv, inv.total) for inv, _ in batch)
+    for inv, _ in batch:
+        inv.paid = inv.total
+
+
+def _sales_day(replay: _Replay, timelines: list[_Timeline], day: datetime.date) -> None:
+    """Sell the memberships that start on `day` (`membership_sale_invoice`) and put how
+    their invoices are settled on the calendar."""
+    if not timelines:
+        return
     since = _last_pk(Invoice)
     for t in timelines:
         if t.recurring:  # its first period runs to the replay's first billing date
             t.membership.next_billing_date = t.next_billing
         membership_sale_invoice(membership=t.membership, actor=replay.desk, today=day)
-    paid, payments, notices = [], [], []
     for inv in _remember(replay, since, sale=True):
-        story = _story(replay, inv)
-        if not bulk_pay or story.kind not in ("plain", "signup_refund") or inv.total <= 0:
-            _schedule(replay, inv, story)
-            continue
-        paid.append(inv.pk)
-        payments.append(_payment_build(replay, inv, story))
-        notices.append(_notice(inv.member_id, "payment_received", inv, inv.total))
-        inv.paid = inv.total
-        _schedule_refund(replay, inv, story)
-    if paid:
-        Invoice.objects.filter(pk__in=paid).update(
-            status=Invoice.Status.PAID, amount_paid=F("total"), paid_at=timezone.now(), updated_at=timezone.now()
-        )
-        Payment.objects.bulk_create(payments)
-        Notification.objects.bulk_create(notices)
+        _schedule(replay, inv, _story(replay, inv))
 
 
 def _remember(replay: _Replay, since_pk: int, *, sale: bool) -> list[_Invoiced]:
@@ -793,8 +800,8 @@ def demo_invoices_seed(
             stops[t.stop_day].append(t)
 
     day = window_start
-    while day < recent:  # the months before: plain stories in bulk
-        _sales_day(replay, starts[day], day, bulk_pay=True)
+    while day < recent:  # the months before: period invoices in bulk
+        _sales_day(replay, starts[day], day)
         due = [
             t
             for t in replay.timelines.values()
@@ -802,9 +809,12 @@ def demo_invoices_seed(
         ]
         if due:
             _history_day(replay, day, due)
-        for action in replay.actions.pop(day, []):
+        actions = replay.actions.pop(day, [])
+        for action in actions:
             action(day)
-        _restamp_day(replay, day)
+        _payments_write(replay)
+        if starts[day] or actions:
+            _restamp_day(replay, day)
         day += datetime.timedelta(days=1)
 
     # The recent days through the billing run: the memberships still running are
@@ -818,7 +828,7 @@ def demo_invoices_seed(
             rewound.append(m)
     Membership.objects.bulk_update(rewound, ["status", "past_due_since", "next_billing_date", "billing_anchor_day"])
     while day <= today:
-        _sales_day(replay, starts[day], day, bulk_pay=False)
+        _sales_day(replay, starts[day], day)
         for t in stops[day]:
             Membership.objects.filter(pk=t.membership.pk).update(
                 status=t.final_status, past_due_since=t.final_past_due_since
@@ -829,6 +839,7 @@ def demo_invoices_seed(
             _schedule(replay, inv, _story(replay, inv))
         for action in replay.actions.pop(day, []):
             action(day)
+        _payments_write(replay)
         _restamp_day(replay, day)
         day += datetime.timedelta(days=1)
 
