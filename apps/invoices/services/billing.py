@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass, field
 
 from dateutil.relativedelta import relativedelta
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -124,28 +124,25 @@ def membership_invoice_period(*, membership_id: int, today: datetime.date) -> In
             gym.stripe_connected
             and StripeCustomer.objects.filter(member_id=m.member_id).exclude(payment_method_id="").exists()
         )
-        try:
-            with transaction.atomic():
-                invoice = invoice_create(
-                    member=m.member,
-                    membership=m,
-                    period=(start, end),
-                    lines=[
-                        LineInput(
-                            description=f"{m.plan.name}: {start:%d %b %Y} to {end:%d %b %Y}",
-                            unit_price=m.price,
-                            kind=InvoiceLine.Kind.PLAN_PERIOD,
-                            period_start=start,
-                            period_end=end,
-                        )
-                    ],
-                    options=IssueOptions(
-                        tax_rate=m.plan.tax_rate, tax_inclusive=m.plan.price_includes_tax, auto_collect=has_card
-                    ),
-                    today=today,
+        # The membership's row lock makes this the only writer of the period's invoice.
+        invoice = invoice_create(
+            member=m.member,
+            membership=m,
+            period=(start, end),
+            lines=[
+                LineInput(
+                    description=f"{m.plan.name}: {start:%d %b %Y} to {end:%d %b %Y}",
+                    unit_price=m.price,
+                    kind=InvoiceLine.Kind.PLAN_PERIOD,
+                    period_start=start,
+                    period_end=end,
                 )
-        except IntegrityError:  # invoiced by a concurrent run that did not hold the lock
-            return None
+            ],
+            options=IssueOptions(
+                tax_rate=m.plan.tax_rate, tax_inclusive=m.plan.price_includes_tax, auto_collect=has_card
+            ),
+            today=today,
+        )
         m.next_billing_date = after
         m.billing_anchor_day = m.billing_anchor_day or start.day
         m.save(update_fields=["next_billing_date", "billing_anchor_day", "updated_at"])

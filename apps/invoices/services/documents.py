@@ -123,7 +123,9 @@ def invoice_create(
         amounts=amounts, discount=options.discount, tax_rate=tax_rate, tax_inclusive=tax_inclusive, currency=currency
     )
     due = options.due_date or (today if options.auto_collect else today + datetime.timedelta(days=gym.invoice_due_days))
-    with transaction.atomic():
+    # No savepoint when the caller has a transaction (the billing run): a failure here
+    # fails the caller's whole unit, which is what it wants; two round trips saved.
+    with transaction.atomic(savepoint=False):
         invoice = Invoice.objects.create(
             member=member,
             membership=membership,

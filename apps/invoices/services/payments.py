@@ -214,6 +214,7 @@ def invoice_charge(*, invoice_id: int, today: datetime.date | None = None, new_a
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().select_related("member").get(pk=invoice_id)
         payment = Payment.objects.filter(invoice=invoice, status=Payment.Status.PENDING, attempt__isnull=False).first()
+        customer_id = ""
         if payment is None:
             if not new_attempt or invoice.status != Status.OPEN or invoice.amount_due <= 0:
                 return ChargeOutcome("skipped", message="nothing to charge")
@@ -235,11 +236,16 @@ def invoice_charge(*, invoice_id: int, today: datetime.date | None = None, new_a
             )
             invoice.attempt_count = attempt
             invoice.save(update_fields=["attempt_count", "updated_at"])
-        customer_id = StripeCustomer.objects.filter(member_id=invoice.member_id).values_list("customer_id", flat=True)
+            customer_id = customer.customer_id
+        else:  # sending a pending attempt again, with its own key
+            customer_id = (
+                StripeCustomer.objects.filter(member_id=invoice.member_id).values_list("customer_id", flat=True).first()
+                or ""
+            )
     try:
         result = stripe_api.payment_intent_charge(
             account=gym.stripe_account_id,
-            customer=customer_id.first() or "",
+            customer=customer_id,
             payment_method=payment.reference,
             amount=payment.amount,
             currency=payment.currency,
