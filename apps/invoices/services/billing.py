@@ -28,6 +28,7 @@ from apps.memberships.models import Membership
 from apps.memberships.services import billing_period_delta
 from apps.notifications.services import notification_record
 from apps.tenants.selectors import current_gym
+from fitflow.db.base import search_path_cached
 
 from ..models import Invoice, InvoiceLine, Payment, StripeCustomer
 from .documents import IssueOptions, LineInput, invoice_create
@@ -181,7 +182,11 @@ def billing_run(*, today: datetime.date | None = None) -> BillingRunResult:
     active timezone): invoice due periods, charge saved cards, retry failed charges
     whose day has come, finish charges left pending, and mark overdue hand-paid
     invoices. Safe to run any number of times. Returns the counts."""
-    today = today or timezone.localdate()
+    with search_path_cached():  # one gym's schema throughout: SET search_path once, not per statement
+        return _billing_run(today=today or timezone.localdate())
+
+
+def _billing_run(*, today: datetime.date) -> BillingRunResult:
     result = BillingRunResult()
     for membership_id in memberships_due(today=today):
         try:
@@ -194,8 +199,13 @@ def billing_run(*, today: datetime.date | None = None) -> BillingRunResult:
             result.invoiced += 1
             if not invoice.auto_collect and invoice.status == Invoice.Status.OPEN:
                 result.open_for_manual += 1
-    for invoice_id in invoices_to_collect(today=today):
-        retry = Invoice.objects.filter(pk=invoice_id, attempt_count__gt=0).exists()
+    tried_before = set(
+        Invoice.objects.filter(
+            pk__in=(to_collect := invoices_to_collect(today=today)), attempt_count__gt=0
+        ).values_list("pk", flat=True)
+    )
+    for invoice_id in to_collect:
+        retry = invoice_id in tried_before
         outcome = invoice_charge(invoice_id=invoice_id, today=today)
         result.retried += int(retry and outcome.status != "skipped")
         if outcome.status == Payment.Status.SUCCEEDED:

@@ -146,7 +146,14 @@ def membership_settle_if_clear(
     active, ending that freeze) once none of its invoices is overdue any more. Writes a
     `reactivated` event. Returns True when it changed."""
     today = today or timezone.localdate()
-    m = Membership.objects.select_for_update(of=("self",)).get(pk=membership_id)
+    # Only past-due and frozen memberships can change: lock nothing for the rest.
+    m = (
+        Membership.objects.select_for_update(of=("self",))
+        .filter(pk=membership_id, status__in=[MStatus.PAST_DUE, MStatus.FROZEN])
+        .first()
+    )
+    if m is None:
+        return False
     dunning_freeze = None
     if m.status == MStatus.FROZEN:
         dunning_freeze = Freeze.objects.filter(
