@@ -222,6 +222,11 @@ def invoice_charge(*, invoice_id: int, today: datetime.date | None = None, new_a
         invoice = Invoice.objects.select_for_update().select_related("member").get(pk=invoice_id)
         payment = Payment.objects.filter(invoice=invoice, status=Payment.Status.PENDING, attempt__isnull=False).first()
         customer_id = ""
+        if payment is not None and invoice.status != Status.OPEN:
+            # Settled another way since: sending the request again could make a charge that
+            # never happened. If it did happen, its event (webhook or reconciliation)
+            # records it, and the surplus shows on the invoice for staff to refund.
+            return ChargeOutcome("skipped", payment.pk, "invoice no longer open")
         if payment is None:
             if not new_attempt or invoice.status != Status.OPEN or invoice.amount_due <= 0:
                 return ChargeOutcome("skipped", message="nothing to charge")

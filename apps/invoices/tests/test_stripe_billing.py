@@ -343,3 +343,24 @@ def test_pending_charge_is_finished_with_the_same_key_when_no_event_arrives(gym:
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID and invoice.payments.count() == 1
     assert len([pi for pi in payment_intents(fake_stripe) if pi["status"] == "succeeded"]) == 1
+
+
+def test_a_pending_charge_is_not_sent_again_once_the_invoice_was_paid_another_way(gym: Gym, fake_stripe) -> None:
+    """The answer to a charge was lost; the member then paid at the desk. Sending the
+    charge again could take money for a charge that never happened, so it is left to
+    the events: none came, so nothing more is charged."""
+    membership = member_on_monthly(D(2026, 1, 10))
+    pay_sale(membership)
+    with_card(membership, fake_stripe)
+    fake_stripe.fail_next(1, status=500)  # Stripe errors before charging: outcome unknown to us
+    assert billing_run(today=D(2026, 2, 10)).unknown == 1
+    invoice = Invoice.objects.get(membership=membership, period_start=D(2026, 2, 10))
+    payment_record(invoice=invoice, amount=invoice.amount_due, method=Payment.Method.CASH, received_on=D(2026, 2, 10))
+    Payment.objects.filter(invoice=invoice, status=Payment.Status.PENDING).update(
+        created_at=datetime.datetime(2026, 2, 10, 5, tzinfo=datetime.UTC)
+    )
+    billing_run(today=D(2026, 2, 11))
+    assert stripe_reconcile()["pending"] == 0  # the reconciliation does not send it either
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.PAID and invoice.amount_paid == invoice.total
+    assert payment_intents(fake_stripe) == []
