@@ -51,8 +51,8 @@ class Invoice(models.Model):
 
     Totals: `subtotal` is the sum of the lines; `discount` comes off it; tax is
     `tax_rate` percent, either included in the prices (`tax_inclusive`) or added on top;
-    `total` is what the member owes; `amount_paid` counts successful payments less
-    refunds; `amount_credited` counts credit notes. Amount due = total - paid - credited.
+    `total` is what the member owes; `amount_paid` counts successful payments (their
+    refunds are on `Payment.amount_refunded`); `amount_credited` counts credit notes. Amount due = total - paid - credited.
 
     A recurring membership's period invoice carries `membership` and `period_start`;
     (membership, period_start) is unique, so a billing run repeated, crashed or run
