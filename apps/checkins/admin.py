@@ -12,30 +12,17 @@ staff) so a page costs the same few queries however many rows it lists.
 from __future__ import annotations
 
 import datetime
-from typing import Any, cast
+from typing import cast
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.accounts.models import User
-from apps.staff.admin import GymRoleAdminMixin, gym_admin_site
+from apps.staff.admin import ReadOnlyAdmin, gym_admin_site
 
 from .models import CheckIn, MemberCard
 from .services import member_card_revoke
-
-
-class ReadOnlyAdmin(GymRoleAdminMixin, admin.ModelAdmin):
-    """Viewable by whoever may use the gym admin; nobody adds, changes or deletes."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(CheckIn, site=gym_admin_site)

@@ -32,7 +32,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template import engines
 
 from apps.accounts.models import User
-from apps.staff.admin import GymRoleAdminMixin, gym_admin_site
+from apps.staff.admin import ReadOnlyAdmin, ReadOnlyInline, gym_admin_site
 from apps.tenants.dispatch import gym_local_date
 
 from .errors import InvoiceError
@@ -72,39 +72,10 @@ def _actor(request: HttpRequest) -> User:
     return cast(User, request.user)
 
 
-class ReadOnlyAdmin(GymRoleAdminMixin, admin.ModelAdmin):
-    """Viewable by whoever may use the gym admin; nobody adds, changes or deletes."""
+class MoneyDocumentAdmin(ReadOnlyAdmin):
+    """Read-only, without the full-count query on large changelists."""
 
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    """An inline anyone who may use the gym admin can read, and nobody can change."""
-
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return gym_admin_site.has_permission(request)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class InvoiceLineInline(ReadOnlyInline):
@@ -195,7 +166,7 @@ INVOICE_FIELDS = (
 
 
 @admin.register(Invoice, site=gym_admin_site)
-class InvoiceAdmin(ReadOnlyAdmin):
+class InvoiceAdmin(MoneyDocumentAdmin):
     list_display = [
         "__str__",
         "member",
@@ -319,7 +290,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Payment, site=gym_admin_site)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(MoneyDocumentAdmin):
     list_display = ["id", "invoice", "member", "method", "amount", "currency", "status", "received_on", "recorded_by"]
     list_filter = ["method", "status", "disputed", "received_on"]
     search_fields = [
@@ -358,7 +329,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CreditNote, site=gym_admin_site)
-class CreditNoteAdmin(ReadOnlyAdmin):
+class CreditNoteAdmin(MoneyDocumentAdmin):
     list_display = ["number", "invoice", "amount", "tax", "reason", "issue_date", "created_by"]
     search_fields = ["number", "invoice__number", "invoice__member__last_name", "invoice__member__email", "reason"]
     list_select_related = ["invoice", "created_by"]
@@ -377,7 +348,7 @@ class CreditNoteAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Refund, site=gym_admin_site)
-class RefundAdmin(ReadOnlyAdmin):
+class RefundAdmin(MoneyDocumentAdmin):
     list_display = ["id", "invoice_number", "payment", "credit_note", "amount", "status", "reason", "created_at"]
     list_filter = ["status"]
     search_fields = ["credit_note__number", "payment__invoice__number", "stripe_refund_id", "reason"]
@@ -401,7 +372,7 @@ class RefundAdmin(ReadOnlyAdmin):
 
 
 @admin.register(StripeCustomer, site=gym_admin_site)
-class StripeCustomerAdmin(ReadOnlyAdmin):
+class StripeCustomerAdmin(MoneyDocumentAdmin):
     """The member's customer on the gym's Stripe account and the card's public details;
     the PaymentMethod id stays out of the admin."""
 
@@ -432,7 +403,7 @@ class StripeCustomerAdmin(ReadOnlyAdmin):
 
 
 @admin.register(StripeEvent, site=gym_admin_site)
-class StripeEventAdmin(ReadOnlyAdmin):
+class StripeEventAdmin(MoneyDocumentAdmin):
     list_display = ["id", "type", "created", "applied_at", "outcome"]
     list_filter = ["type", "outcome"]
     search_fields = ["id", "type"]

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.members.admin import ServiceCheckedForm
-from apps.staff.admin import GymRoleAdminMixin, gym_admin_site
+from apps.staff.admin import GymRoleAdminMixin, ReadOnlyInline, gym_admin_site
 
 from .errors import MembershipError
 from .models import Freeze, Membership, MembershipEvent
@@ -93,25 +93,6 @@ def _actor(request: HttpRequest) -> User:
 def _assign(form: forms.ModelForm, actor: Any = None) -> Membership:
     data = form.cleaned_data
     return membership_assign(member=data["member"], plan=data["plan"], start_date=data["start_date"], actor=actor)
-
-
-class ReadOnlyInline(admin.TabularInline):
-    """An inline anyone who may use the gym admin can read, and nobody can change."""
-
-    extra = 0
-    can_delete = False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return gym_admin_site.has_permission(request)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class FreezeInline(ReadOnlyInline):

@@ -47,6 +47,39 @@ class GymRoleAdminMixin:
     has_add_permission = has_change_permission = has_delete_permission = has_view_permission
 
 
+class ReadOnlyAdmin(GymRoleAdminMixin, admin.ModelAdmin):
+    """Viewable by whoever may use the gym admin; nobody adds, changes or deletes (records
+    such as check-ins and money documents change only through their services)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """An inline anyone who may use the gym admin can read, and nobody can change."""
+
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return gym_admin_site.has_permission(request)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(StaffRole, site=gym_admin_site)
 class StaffRoleAdmin(GymRoleAdminMixin, admin.ModelAdmin):
     list_display = ["user", "role", "is_active", "created_at"]
