@@ -37,7 +37,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.classes.apis import UtcDateTimeField
-from apps.core.api_errors import domain_error, error_body
+from apps.core.api_errors import domain_error, error_body, error_response_doc
 from apps.core.pagination import ApiPagination
 from apps.core.qrcodes import qr_svg_data_uri
 from apps.members.models import Member
@@ -80,24 +80,6 @@ def _photo_url(request: Request, member: Member) -> str | None:
 
 
 # --- serializers ------------------------------------------------------------------------------
-
-
-@extend_schema_serializer(component_name="CheckInApiErrorBody")
-class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    details = serializers.DictField(help_text="Per-field messages for input errors; else empty.")
-
-
-@extend_schema_serializer(component_name="CheckInApiError")
-class ErrorSerializer(serializers.Serializer):
-    """The error envelope (apps/core/api_errors.py), for the schema."""
-
-    error = ErrorBodySerializer()
-
-
-def _errors(description: str) -> OpenApiResponse:
-    return OpenApiResponse(response=ErrorSerializer, description=description)
 
 
 @extend_schema_serializer(component_name="CheckInMemberRef")
@@ -239,8 +221,8 @@ class CheckInListApi(APIView):
         parameters=[FilterSerializer],
         responses={
             200: CheckInListItemSerializer(many=True),
-            400: _errors("`invalid_date`: `date` is not YYYY-MM-DD."),
-            403: _errors("`role_too_low` (members), `no_gym_access`."),
+            400: error_response_doc("`invalid_date`: `date` is not YYYY-MM-DD."),
+            403: error_response_doc("`role_too_low` (members), `no_gym_access`."),
         },
     )
     def get(self, request: Request) -> Response:
@@ -267,9 +249,9 @@ class CheckInListApi(APIView):
         responses={
             201: CheckInResultSerializer,
             200: OpenApiResponse(response=CheckInResultSerializer, description="Refused: `allowed` is false."),
-            400: _errors("`invalid_input`: neither or both of `qr` and `member`, or a malformed field."),
-            403: _errors("`role_too_low`: a member, or an `override_reason` below manager."),
-            404: _errors("`member_not_found`: no such member at this gym."),
+            400: error_response_doc("`invalid_input`: neither or both of `qr` and `member`, or a malformed field."),
+            403: error_response_doc("`role_too_low`: a member, or an `override_reason` below manager."),
+            404: error_response_doc("`member_not_found`: no such member at this gym."),
         },
     )
     def post(self, request: Request) -> Response:
@@ -316,9 +298,9 @@ class CheckInCheckOutApi(APIView):
         request=None,
         responses={
             200: CheckInSerializer,
-            403: _errors("`role_too_low` (members), `no_gym_access`."),
-            404: _errors("`check_in_not_found`: no such check-in at this gym."),
-            409: _errors("`already_checked_out`."),
+            403: error_response_doc("`role_too_low` (members), `no_gym_access`."),
+            404: error_response_doc("`check_in_not_found`: no such check-in at this gym."),
+            409: error_response_doc("`already_checked_out`."),
         },
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -355,7 +337,7 @@ class OccupancyApi(APIView):
         tags=["check-ins"],
         summary="Live occupancy",
         description="The same numbers the `/ws/occupancy/` websocket pushes.",
-        responses={200: OutputSerializer, 403: _errors("`no_gym_access`: no role at this gym.")},
+        responses={200: OutputSerializer, 403: error_response_doc("`no_gym_access`: no role at this gym.")},
     )
     def get(self, request: Request) -> Response:
         occupancy = occupancy_now(gym=request.tenant)  # type: ignore[attr-defined]
@@ -385,8 +367,8 @@ class MeQrApi(APIView):
         ),
         responses={
             200: OutputSerializer,
-            403: _errors("`no_gym_access`: no role at this gym."),
-            404: _errors("`not_a_member`: staff without a member record here."),
+            403: error_response_doc("`no_gym_access`: no role at this gym."),
+            404: error_response_doc("`not_a_member`: staff without a member record here."),
         },
     )
     def get(self, request: Request) -> Response:

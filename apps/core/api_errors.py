@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
-from rest_framework import exceptions
+from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -85,3 +86,27 @@ def field_forbidden(fields: list[str]) -> Response:
     return Response(
         error_body("field_forbidden", "Your role may not change these fields.", {"fields": fields}), status=403
     )
+
+
+# --- the error envelope in the OpenAPI schema ----------------------------------------------------
+
+
+@extend_schema_serializer(component_name="ApiErrorBody")
+class ApiErrorBodySerializer(serializers.Serializer):
+    """`error` of the envelope: a stable code, a sentence, per-field details."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField(help_text="Per-field messages for input errors; else empty.")
+
+
+@extend_schema_serializer(component_name="ApiError")
+class ApiErrorSerializer(serializers.Serializer):
+    """The error envelope `{"error": {"code", "message", "details"}}`, for the schema."""
+
+    error = ApiErrorBodySerializer()
+
+
+def error_response_doc(description: str) -> OpenApiResponse:
+    """An OpenAPI response of the error envelope, with `description` listing the codes."""
+    return OpenApiResponse(response=ApiErrorSerializer, description=description)

@@ -32,7 +32,7 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -40,7 +40,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import User
 from apps.classes.apis import JsonOnlyNegotiation
-from apps.core.api_errors import domain_error, error_body
+from apps.core.api_errors import domain_error, error_body, error_response_doc
 from apps.core.pagination import ApiPagination
 from apps.members.models import Member
 from apps.members.selectors import member_for_user
@@ -168,26 +168,8 @@ class PlainChoiceField(serializers.ChoiceField):
 # --- the schema's error responses ----------------------------------------------------------------
 
 
-@extend_schema_serializer(component_name="InvoiceApiErrorBody")
-class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    details = serializers.DictField(help_text="Per-field messages for input errors; else empty.")
-
-
-@extend_schema_serializer(component_name="InvoiceApiError")
-class ErrorSerializer(serializers.Serializer):
-    """The error envelope (apps/core/api_errors.py), for the schema."""
-
-    error = ErrorBodySerializer()
-
-
-def _errors(description: str) -> OpenApiResponse:
-    return OpenApiResponse(response=ErrorSerializer, description=description)
-
-
-NOT_FOUND = _errors("`not_found`: no such invoice here, or (a member) not theirs.")
-STAFF_ONLY = _errors("`role_too_low`: a member (or a role below the one needed); `no_gym_access`.")
+NOT_FOUND = error_response_doc("`not_found`: no such invoice here, or (a member) not theirs.")
+STAFF_ONLY = error_response_doc("`role_too_low`: a member (or a role below the one needed); `no_gym_access`.")
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -231,7 +213,7 @@ class InvoiceListApi(APIView):
             "paged with `page`/`page_size`. 400 `validation_error` for a bad filter."
         ),
         parameters=[FilterSerializer],
-        responses={200: InvoiceListItemSerializer(many=True), 400: _errors("`validation_error`.")},
+        responses={200: InvoiceListItemSerializer(many=True), 400: error_response_doc("`validation_error`.")},
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
@@ -335,9 +317,9 @@ class PaymentSetupIntentApi(APIView):
         request=None,
         responses={
             201: SetupIntentSerializer,
-            403: _errors("`not_a_member`, `no_gym_access`."),
-            409: _errors("`stripe_not_connected`."),
-            503: _errors("`stripe_unavailable`."),
+            403: error_response_doc("`not_a_member`, `no_gym_access`."),
+            409: error_response_doc("`stripe_not_connected`."),
+            503: error_response_doc("`stripe_unavailable`."),
         },
     )
     def post(self, request: Request) -> Response:
@@ -375,7 +357,7 @@ class MembershipPayApi(APIView):
         responses={
             200: PayNowResultSerializer,
             404: NOT_FOUND,
-            409: _errors("`invoice_not_open`, `no_saved_card`."),
+            409: error_response_doc("`invoice_not_open`, `no_saved_card`."),
         },
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -459,10 +441,10 @@ class InvoicePaymentRecordApi(APIView):
         request=InputSerializer,
         responses={
             201: PaymentRecordedSerializer,
-            400: _errors("`validation_error`, `invalid_amount`, `overpayment`."),
+            400: error_response_doc("`validation_error`, `invalid_amount`, `overpayment`."),
             403: STAFF_ONLY,
             404: NOT_FOUND,
-            409: _errors("`invoice_not_open`."),
+            409: error_response_doc("`invoice_not_open`."),
         },
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -508,10 +490,10 @@ class InvoiceVoidApi(APIView):
         request=InputSerializer,
         responses={
             200: InvoiceDetailSerializer,
-            400: _errors("`validation_error`."),
+            400: error_response_doc("`validation_error`."),
             403: STAFF_ONLY,
             404: NOT_FOUND,
-            409: _errors("`invoice_not_voidable`."),
+            409: error_response_doc("`invoice_not_voidable`."),
         },
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -552,10 +534,10 @@ class InvoiceRefundApi(APIView):
         request=InputSerializer,
         responses={
             201: RefundedSerializer,
-            400: _errors("`validation_error`, `invalid_amount`, `refund_too_large`."),
+            400: error_response_doc("`validation_error`, `invalid_amount`, `refund_too_large`."),
             403: STAFF_ONLY,
             404: NOT_FOUND,
-            503: _errors("`stripe_unavailable`."),
+            503: error_response_doc("`stripe_unavailable`."),
         },
     )
     def post(self, request: Request, pk: int) -> Response:
