@@ -39,7 +39,7 @@ from .errors import InvoiceError
 from .models import CreditNote, Invoice, InvoiceLine, Payment, Refund, StripeCustomer, StripeEvent
 from .selectors import invoice_overdue_q
 from .services import invoice_mark_uncollectible, invoice_void
-from .tasks import invoice_deliver_on_commit
+from .tasks import invoices_deliver_on_commit
 
 ACTION_PAGE = engines["django"].from_string(
     """{% extends "admin/base_site.html" %}
@@ -279,8 +279,7 @@ class InvoiceAdmin(MoneyDocumentAdmin):
         skipped = queryset.count() - len(issued)
         with transaction.atomic():
             invoice_delivery_reset(invoice_ids=issued)
-            for invoice_id in issued:
-                invoice_deliver_on_commit(invoice_id)
+            invoices_deliver_on_commit(issued)
         if issued:
             self.message_user(request, f"{len(issued)} invoice(s) queued to render and email.", messages.SUCCESS)
         if skipped:

@@ -128,10 +128,19 @@ def invoice_deliver_task(invoice_id: int) -> str:
         return invoice_deliver(invoice_id)
 
 
-def invoice_deliver_on_commit(invoice_id: int) -> None:
-    """Queue `invoice_deliver_task` for the invoice in the current schema once the
-    transaction that issued it commits (nothing is queued if it rolls back)."""
+def invoices_deliver_on_commit(invoice_ids: list[int]) -> None:
+    """Queue `invoice_deliver_task` for each invoice (ids) in the current schema once the
+    transaction that issued them commits (nothing is queued if it rolls back). One
+    broker connection serves the whole batch."""
     from apps.tenants.selectors import current_schema_name
 
-    schema = current_schema_name()
-    transaction.on_commit(lambda: invoice_deliver_task.apply_async(args=[invoice_id], headers={"_schema_name": schema}))
+    schema, ids = current_schema_name(), list(invoice_ids)
+    if not ids:
+        return
+
+    def send() -> None:
+        with app.producer_or_acquire() as producer:
+            for invoice_id in ids:
+                invoice_deliver_task.apply_async(args=[invoice_id], headers={"_schema_name": schema}, producer=producer)
+
+    transaction.on_commit(send)

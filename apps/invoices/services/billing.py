@@ -17,6 +17,7 @@ from __future__ import annotations
 import calendar
 import datetime
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dateutil.relativedelta import relativedelta
@@ -26,13 +27,13 @@ from django.utils import timezone
 
 from apps.memberships.models import Membership
 from apps.memberships.services import billing_period_delta
-from apps.notifications.services import notification_record
+from apps.notifications.services import NotificationInput, notifications_record
 from apps.tenants.selectors import current_gym
 from fitflow.db.base import search_path_cached
 
 from ..models import Invoice, InvoiceLine, Payment, StripeCustomer
-from .documents import IssueOptions, LineInput, invoice_create
-from .payments import invoice_charge, invoices_mark_overdue
+from .documents import InvoiceInput, IssueOptions, LineInput, invoices_create
+from .payments import invoices_charge, invoices_mark_overdue
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ MStatus = Membership.Status
 # A pending charge older than this is sent again with its own idempotency key: the
 # worker that started it died or Stripe did not answer.
 PENDING_RETRY_AFTER = datetime.timedelta(minutes=10)
+# Memberships invoiced, and invoices charged, per transaction. 200 keeps a batch's locks
+# and its transaction short (well under a second) while a statement serves 200 rows.
+CHUNK_SIZE = 200
 
 
 def next_billing_date_after(membership: Membership, day: datetime.date) -> datetime.date:
@@ -95,66 +99,98 @@ def memberships_due(*, today: datetime.date) -> list[int]:
 
 
 def membership_invoice_period(*, membership_id: int, today: datetime.date) -> Invoice | None:
-    """Invoice the membership's period that starts on its `next_billing_date`, and move
-    that date on by one period, in one transaction under the membership's row lock.
-    Returns the new invoice, or None when there was nothing to invoice (no longer due,
-    or another worker invoiced it first). The invoice is collected from the saved card
-    when the gym has Stripe and the member a card; otherwise it is left open, due after
-    `Gym.invoice_due_days`, and the member is told (`invoice_issued`)."""
+    """Invoice one membership's due period (see `memberships_invoice_periods`). Returns
+    the new invoice, or None when there was nothing to invoice."""
+    made = memberships_invoice_periods(membership_ids=[membership_id], today=today)
+    return made[0] if made else None
+
+
+def memberships_invoice_periods(*, membership_ids: Sequence[int], today: datetime.date) -> list[Invoice]:
+    """Invoice, for each of the memberships (ids) still due on `today`, its period that
+    starts on its `next_billing_date`, and move that date on by one period; all in one
+    transaction under the memberships' row locks (taken in id order). Returns the new
+    invoices; a membership no longer due, or whose period another worker invoiced
+    first, gets none (its date still moves on).
+
+    An invoice is collected from the saved card when the gym has Stripe and the member
+    a card (`auto_collect`; charged afterwards by `invoices_charge`); otherwise it is
+    left open, due after `Gym.invoice_due_days`, and the member is told
+    (`invoice_issued`). The billing run passes batches of `CHUNK_SIZE`: a handful of
+    statements per batch instead of a dozen per membership. Errors (a membership the
+    rules refuse, e.g. a negative price) roll the whole batch back."""
     gym = current_gym()
     with transaction.atomic():
-        m = (
+        locked = list(
             Membership.objects.select_for_update(of=("self",))
             .select_related("plan", "member")
-            .filter(pk=membership_id, status=MStatus.ACTIVE, next_billing_date__lte=today, cancel_at_period_end=False)
+            .filter(
+                pk__in=membership_ids, status=MStatus.ACTIVE, next_billing_date__lte=today, cancel_at_period_end=False
+            )
             .exclude(billing_period="")
-            .first()
+            .order_by("pk")
         )
-        if m is None or m.next_billing_date is None:
-            return None
-        start = m.next_billing_date
-        if Invoice.objects.filter(membership=m, period_start=start).exists():
+        if not locked:
+            return []
+        # Another worker may have invoiced a period and then crashed before moving the date.
+        invoiced = set(
+            Invoice.objects.filter(
+                membership_id__in=[m.pk for m in locked], period_start__in={m.next_billing_date for m in locked}
+            ).values_list("membership_id", "period_start")
+        )
+        with_card: set[int] = set()
+        if gym.stripe_connected:
+            with_card = set(
+                StripeCustomer.objects.filter(member_id__in=[m.member_id for m in locked])
+                .exclude(payment_method_id="")
+                .values_list("member_id", flat=True)
+            )
+        specs, now = [], timezone.now()
+        for m in locked:
+            start = m.next_billing_date
+            assert start is not None  # filtered on next_billing_date <= today
             after = next_billing_date_after(m, start)
-            Membership.objects.filter(pk=m.pk).update(
-                next_billing_date=after, billing_anchor_day=m.billing_anchor_day or start.day
-            )
-            return None
-        after = next_billing_date_after(m, start)
-        end = after - datetime.timedelta(days=1)
-        has_card = (
-            gym.stripe_connected
-            and StripeCustomer.objects.filter(member_id=m.member_id).exclude(payment_method_id="").exists()
-        )
-        # The membership's row lock makes this the only writer of the period's invoice.
-        invoice = invoice_create(
-            member=m.member,
-            membership=m,
-            period=(start, end),
-            lines=[
-                LineInput(
-                    description=f"{m.plan.name}: {start:%d %b %Y} to {end:%d %b %Y}",
-                    unit_price=m.price,
-                    kind=InvoiceLine.Kind.PLAN_PERIOD,
-                    period_start=start,
-                    period_end=end,
+            m.next_billing_date, m.billing_anchor_day = after, m.billing_anchor_day or start.day
+            m.updated_at = now
+            if (m.pk, start) in invoiced:
+                continue
+            end = after - datetime.timedelta(days=1)
+            specs.append(
+                InvoiceInput(
+                    member=m.member,
+                    membership=m,
+                    period=(start, end),
+                    lines=[
+                        LineInput(
+                            description=f"{m.plan.name}: {start:%d %b %Y} to {end:%d %b %Y}",
+                            unit_price=m.price,
+                            kind=InvoiceLine.Kind.PLAN_PERIOD,
+                            period_start=start,
+                            period_end=end,
+                        )
+                    ],
+                    options=IssueOptions(
+                        tax_rate=m.plan.tax_rate,
+                        tax_inclusive=m.plan.price_includes_tax,
+                        auto_collect=m.member_id in with_card,
+                    ),
                 )
-            ],
-            options=IssueOptions(
-                tax_rate=m.plan.tax_rate, tax_inclusive=m.plan.price_includes_tax, auto_collect=has_card
-            ),
-            today=today,
-        )
-        m.next_billing_date = after
-        m.billing_anchor_day = m.billing_anchor_day or start.day
-        m.save(update_fields=["next_billing_date", "billing_anchor_day", "updated_at"])
-        if not has_card:
-            notification_record(
-                member=m.member,
-                kind="invoice_issued",
-                idempotency_key=f"invoice_issued:invoice:{invoice.pk}",
-                data={"invoice_id": invoice.pk, "number": invoice.number, "total": str(invoice.total)},
             )
-    return invoice
+        # The memberships' row locks make this the only writer of their periods' invoices.
+        invoices = invoices_create(specs, today=today)
+        Membership.objects.bulk_update(locked, ["next_billing_date", "billing_anchor_day", "updated_at"])
+        notifications_record(
+            [
+                NotificationInput(
+                    invoice.member_id,
+                    "invoice_issued",
+                    f"invoice_issued:invoice:{invoice.pk}",
+                    {"invoice_id": invoice.pk, "number": invoice.number, "total": str(invoice.total)},
+                )
+                for invoice in invoices
+                if not invoice.auto_collect
+            ]
+        )
+    return invoices
 
 
 def invoices_to_collect(*, today: datetime.date) -> list[int]:
@@ -188,31 +224,38 @@ def billing_run(*, today: datetime.date | None = None) -> BillingRunResult:
 
 def _billing_run(*, today: datetime.date) -> BillingRunResult:
     result = BillingRunResult()
-    for membership_id in memberships_due(today=today):
-        try:
-            invoice = membership_invoice_period(membership_id=membership_id, today=today)
-        except Exception as exc:  # one bad membership must not stop the gym's run
-            logger.exception("billing membership %s failed", membership_id)
-            result.errors.append(f"membership {membership_id}: {exc}")
-            continue
-        if invoice is not None:
+    due = memberships_due(today=today)
+    for chunk in (due[i : i + CHUNK_SIZE] for i in range(0, len(due), CHUNK_SIZE)):
+        for invoice in _invoice_chunk(chunk, today=today, result=result):
             result.invoiced += 1
             if not invoice.auto_collect and invoice.status == Invoice.Status.OPEN:
                 result.open_for_manual += 1
-    tried_before = set(
-        Invoice.objects.filter(
-            pk__in=(to_collect := invoices_to_collect(today=today)), attempt_count__gt=0
-        ).values_list("pk", flat=True)
-    )
-    for invoice_id in to_collect:
-        retry = invoice_id in tried_before
-        outcome = invoice_charge(invoice_id=invoice_id, today=today)
-        result.retried += int(retry and outcome.status != "skipped")
-        if outcome.status == Payment.Status.SUCCEEDED:
-            result.charged += 1
-        elif outcome.status == Payment.Status.FAILED:
-            result.failed += 1
-        elif outcome.status == "unknown":
-            result.unknown += 1
+    to_collect = invoices_to_collect(today=today)
+    tried_before = set(Invoice.objects.filter(pk__in=to_collect, attempt_count__gt=0).values_list("pk", flat=True))
+    for chunk in (to_collect[i : i + CHUNK_SIZE] for i in range(0, len(to_collect), CHUNK_SIZE)):
+        for invoice_id, outcome in invoices_charge(invoice_ids=chunk, today=today).items():
+            result.retried += int(invoice_id in tried_before and outcome.status != "skipped")
+            if outcome.status == Payment.Status.SUCCEEDED:
+                result.charged += 1
+            elif outcome.status == Payment.Status.FAILED:
+                result.failed += 1
+            elif outcome.status == "unknown":
+                result.unknown += 1
     result.overdue = invoices_mark_overdue(today=today)
     return result
+
+
+def _invoice_chunk(chunk: Sequence[int], *, today: datetime.date, result: BillingRunResult) -> list[Invoice]:
+    """Invoice a batch of memberships; if the batch fails, invoice its memberships one
+    by one, so one bad membership never stops the others (its error is logged and
+    counted)."""
+    try:
+        return memberships_invoice_periods(membership_ids=chunk, today=today)
+    except Exception:  # retried one by one below, where each error is logged
+        if len(chunk) == 1:
+            logger.exception("billing membership %s failed", chunk[0])
+            result.errors.append(f"membership {chunk[0]}")
+            return []
+    return [
+        invoice for membership_id in chunk for invoice in _invoice_chunk([membership_id], today=today, result=result)
+    ]

@@ -88,6 +88,19 @@ def bill_to_snapshot(member: Member) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class InvoiceInput:
+    """One invoice for `invoices_create`: the member, the lines, how it is taxed and
+    collected, and for a recurring membership's period the membership and the period
+    (first, last day)."""
+
+    member: Member
+    lines: Sequence[LineInput]
+    options: IssueOptions = field(default_factory=IssueOptions)
+    membership: Membership | None = None
+    period: tuple[datetime.date, datetime.date] | None = None
+
+
 def invoice_create(
     *,
     member: Member,
@@ -100,88 +113,131 @@ def invoice_create(
     today: datetime.date | None = None,
 ) -> Invoice:
     """Create an invoice for `member` with `lines`, and issue it (number, snapshots,
-    status open) unless `issue=False` (a draft). A period invoice of a recurring
-    membership passes `membership` and `period` (first, last day): (membership, first
-    day) is unique, so the caller must hold the membership's row lock and check first;
-    a duplicate raises IntegrityError. An issued invoice with nothing to pay is paid.
+    status open) unless `issue=False` (a draft). See `invoices_create`, which this calls
+    with one invoice. Raises `InvoiceError("invalid_amount")` for no lines, a negative
+    line or a bad discount."""
+    spec = InvoiceInput(member, lines, options or IssueOptions(), membership, period)
+    return invoices_create([spec], issue=issue, actor=actor, today=today)[0]
 
-    The due date defaults to today + `Gym.invoice_due_days` (today when it is collected
-    from a saved card). Runs in one transaction; the number is taken inside it.
-    Raises `InvoiceError("invalid_amount")` for no lines, a negative line or a bad
-    discount.
+
+def invoices_create(
+    specs: Sequence[InvoiceInput],
+    *,
+    issue: bool = True,
+    actor: User | None = None,
+    today: datetime.date | None = None,
+) -> list[Invoice]:
+    """Create invoices, one per spec, in order, and issue them unless `issue=False`
+    (drafts). Issuing takes each a gapless number (one statement for the whole batch),
+    snapshots the gym and member (`seller_snapshot`, `bill_to_snapshot`) and makes it
+    open, or paid when there is nothing to pay; its PDF and email are queued for after
+    the commit. Rows go in with one insert for the invoices and one for their lines.
+
+    A period invoice of a recurring membership carries `membership` and `period`:
+    (membership, first day) is unique, so the caller must hold the membership's row lock
+    and check first; a duplicate raises IntegrityError. The due date defaults to
+    today + `Gym.invoice_due_days` (today when collected from a saved card). Runs in one
+    transaction (the caller's, if any). Raises `InvoiceError("invalid_amount")` for no
+    lines, a negative line or a bad discount, before writing anything.
     """
     gym = current_gym()
-    options = options or IssueOptions()
     today = today or timezone.localdate()
-    if not lines:
+    built = [_invoice_build(spec, gym=gym, actor=actor, today=today) for spec in specs]
+    if not built:
+        return []
+    # No savepoint when the caller has a transaction (the billing run): a failure here
+    # fails the caller's whole unit, which is what it wants.
+    with transaction.atomic(savepoint=False):
+        if issue:
+            numbers = numbering.document_numbers_take(
+                kind=numbering.INVOICE, prefix=gym.invoice_prefix or "INV", year=today.year, count=len(built)
+            )
+            seller = seller_snapshot(gym)
+            for (invoice, _), spec, number in zip(built, specs, numbers, strict=True):
+                _issued(invoice, number=number, seller=seller, member=spec.member)
+        invoices = Invoice.objects.bulk_create([invoice for invoice, _ in built])
+        for invoice, lines in built:
+            for line in lines:
+                line.invoice = invoice
+        InvoiceLine.objects.bulk_create([line for _, lines in built for line in lines])
+        if issue:
+            _deliver_on_commit(invoices)
+    return invoices
+
+
+def _invoice_build(
+    spec: InvoiceInput, *, gym: Gym, actor: User | None, today: datetime.date
+) -> tuple[Invoice, list[InvoiceLine]]:
+    """The unsaved draft invoice and lines of `spec`, with its totals."""
+    options = spec.options
+    if not spec.lines:
         raise InvoiceError("invalid_amount", "An invoice needs at least one line.")
     currency = gym.currency
-    amounts = [round_money(line.unit_price * line.quantity, currency) for line in lines]
+    amounts = [round_money(line.unit_price * line.quantity, currency) for line in spec.lines]
     tax_rate = gym.tax_rate if options.tax_rate is None else options.tax_rate
     tax_inclusive = gym.prices_include_tax if options.tax_inclusive is None else options.tax_inclusive
     totals = invoice_totals(
         amounts=amounts, discount=options.discount, tax_rate=tax_rate, tax_inclusive=tax_inclusive, currency=currency
     )
     due = options.due_date or (today if options.auto_collect else today + datetime.timedelta(days=gym.invoice_due_days))
-    # No savepoint when the caller has a transaction (the billing run): a failure here
-    # fails the caller's whole unit, which is what it wants; two round trips saved.
-    with transaction.atomic(savepoint=False):
-        invoice = Invoice.objects.create(
-            member=member,
-            membership=membership,
-            currency=currency,
-            issue_date=today,
-            due_date=max(due, today),
-            period_start=period[0] if period else None,
-            period_end=period[1] if period else None,
-            subtotal=totals.subtotal,
-            discount=totals.discount,
-            tax_rate=tax_rate,
-            tax_inclusive=tax_inclusive,
-            tax=totals.tax,
-            total=totals.total,
-            auto_collect=options.auto_collect,
-            notes=options.notes,
-            created_by=actor,
+    invoice = Invoice(
+        member=spec.member,
+        membership=spec.membership,
+        currency=currency,
+        issue_date=today,
+        due_date=max(due, today),
+        period_start=spec.period[0] if spec.period else None,
+        period_end=spec.period[1] if spec.period else None,
+        subtotal=totals.subtotal,
+        discount=totals.discount,
+        tax_rate=tax_rate,
+        tax_inclusive=tax_inclusive,
+        tax=totals.tax,
+        total=totals.total,
+        auto_collect=options.auto_collect,
+        notes=options.notes,
+        created_by=actor,
+    )
+    lines = [
+        InvoiceLine(
+            kind=line.kind,
+            description=line.description[:255],
+            quantity=line.quantity,
+            unit_price=round_money(line.unit_price, currency),
+            amount=amount,
+            period_start=line.period_start,
+            period_end=line.period_end,
         )
-        InvoiceLine.objects.bulk_create(
-            InvoiceLine(
-                invoice=invoice,
-                kind=line.kind,
-                description=line.description[:255],
-                quantity=line.quantity,
-                unit_price=round_money(line.unit_price, currency),
-                amount=amount,
-                period_start=line.period_start,
-                period_end=line.period_end,
-            )
-            for line, amount in zip(lines, amounts, strict=True)
-        )
-        if issue:
-            _issue(invoice, gym=gym, member=member, today=today)
-    return invoice
+        for line, amount in zip(spec.lines, amounts, strict=True)
+    ]
+    return invoice, lines
 
 
-def _issue(invoice: Invoice, *, gym: Gym, member: Member, today: datetime.date) -> None:
-    invoice.number = numbering.document_number_take(
+def _issue(invoice: Invoice, *, gym: Gym, member: Member) -> None:
+    number = numbering.document_number_take(
         kind=numbering.INVOICE, prefix=gym.invoice_prefix or "INV", year=invoice.issue_date.year
     )
-    invoice.seller = seller_snapshot(gym)
-    invoice.bill_to = bill_to_snapshot(member)
+    invoice.save(update_fields=_issued(invoice, number=number, seller=seller_snapshot(gym), member=member))
+    _deliver_on_commit([invoice])
+
+
+def _issued(invoice: Invoice, *, number: str, seller: dict[str, str], member: Member) -> list[str]:
+    """Set what issuing changes on `invoice` (number, snapshots, open or, with nothing
+    to pay, paid); returns the fields set, with `updated_at`."""
+    invoice.number, invoice.seller, invoice.bill_to = number, seller, bill_to_snapshot(member)
     invoice.status = Status.OPEN
     fields = ["number", "seller", "bill_to", "status", "updated_at"]
     if invoice.total == ZERO:
         invoice.status, invoice.paid_at = Status.PAID, timezone.now()
         fields.append("paid_at")
-    invoice.save(update_fields=fields)
-    _deliver_on_commit(invoice)
+    return fields
 
 
-def _deliver_on_commit(invoice: Invoice) -> None:
-    """Queue the PDF and the email for after the commit (DESIGN.md 5)."""
-    from ..tasks import invoice_deliver_on_commit
+def _deliver_on_commit(invoices: Sequence[Invoice]) -> None:
+    """Queue the PDFs and emails for after the commit (DESIGN.md 5)."""
+    from ..tasks import invoices_deliver_on_commit
 
-    invoice_deliver_on_commit(invoice.pk)
+    invoices_deliver_on_commit([invoice.pk for invoice in invoices])
 
 
 @transaction.atomic
@@ -193,7 +249,7 @@ def invoice_issue(*, invoice: Invoice, today: datetime.date | None = None) -> In
         raise InvoiceError("invoice_not_open", "Only a draft invoice can be issued.")
     locked.issue_date = today or timezone.localdate()
     locked.save(update_fields=["issue_date"])
-    _issue(locked, gym=current_gym(), member=locked.member, today=locked.issue_date)
+    _issue(locked, gym=current_gym(), member=locked.member)
     return locked
 
 

@@ -23,14 +23,27 @@ def document_number_take(*, kind: str, prefix: str, year: int) -> str:
     """The next number of `kind` (`invoice` or `credit_note`) for `year` in the current
     gym, formatted `<prefix>-<year>-<6 digits>`. Must run inside the transaction that
     saves the document (raises `TransactionManagementError` outside one)."""
+    return document_numbers_take(kind=kind, prefix=prefix, year=year, count=1)[0]
+
+
+def document_numbers_take(*, kind: str, prefix: str, year: int, count: int) -> list[str]:
+    """The next `count` numbers of `kind` for `year`, in order, taken with one statement
+    (the billing run numbers a whole batch of invoices at once). Same rules as
+    `document_number_take`: inside the documents' transaction, which keeps the counter
+    row locked until it ends, so the block is consecutive and given back on rollback.
+    Raises `TransactionManagementError` outside a transaction, `ValueError` for
+    `count` < 1."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
     if not transaction.get_connection().in_atomic_block:
         raise transaction.TransactionManagementError("document numbers are taken inside the document's transaction")
     table = DocumentSequence._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (kind, year, last_number) VALUES (%s, %s, 1)"  # noqa: S608 (model's own table)
-            f" ON CONFLICT (kind, year) DO UPDATE SET last_number = {table}.last_number + 1 RETURNING last_number",
-            [kind, year],
+            f"INSERT INTO {table} (kind, year, last_number) VALUES (%s, %s, %s)"  # noqa: S608 (model's own table)
+            f" ON CONFLICT (kind, year) DO UPDATE SET last_number = {table}.last_number + EXCLUDED.last_number"
+            " RETURNING last_number",
+            [kind, year, count],
         )
-        (number,) = cursor.fetchone()
-    return f"{prefix}-{year}-{number:06d}"
+        (last,) = cursor.fetchone()
+    return [f"{prefix}-{year}-{number:06d}" for number in range(last - count + 1, last + 1)]

@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -28,7 +32,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.memberships.models import Freeze, Membership, MembershipEvent
-from apps.notifications.services import notification_record
+from apps.notifications.services import NotificationInput, notification_record, notifications_record
 from apps.tenants.models import Gym
 from apps.tenants.selectors import current_gym, current_schema_name
 
@@ -107,26 +111,49 @@ def _add_paid(invoice: Invoice, amount: Decimal) -> None:
 
 
 def invoice_settle_if_paid(invoice: Invoice, *, today: datetime.date, actor: User | None = None) -> bool:
-    """If the (locked) open invoice is covered by payments and credit notes, mark it paid:
-    retries stop, its membership leaves past_due when nothing else is overdue, the
-    period's class credits are granted in the ledger, and a `payment_received` receipt
-    is recorded once. Returns True when it became paid. Call inside the transaction
-    that changed the amounts."""
-    if invoice.status != Status.OPEN or invoice.amount_paid + invoice.amount_credited < invoice.total:
-        return False
-    invoice.status, invoice.paid_at, invoice.next_payment_attempt = Status.PAID, timezone.now(), None
-    invoice.last_payment_error = ""
-    invoice.save(update_fields=["status", "paid_at", "next_payment_attempt", "last_payment_error", "updated_at"])
-    if invoice.membership_id:
-        membership_settle_if_clear(membership_id=invoice.membership_id, actor=actor, today=today)
-        _grant_period_credits(invoice.membership_id, today=today)
-    notification_record(
-        member=invoice.member,
-        kind="payment_received",
-        idempotency_key=f"payment_received:invoice:{invoice.pk}",
-        data={"invoice_id": invoice.pk, "number": invoice.number, "total": str(invoice.total)},
+    """If the (locked) open invoice is covered by payments and credit notes, mark it paid
+    (see `invoices_settle_if_paid`). Returns True when it became paid."""
+    return bool(invoices_settle_if_paid([invoice], today=today, actor=actor))
+
+
+def invoices_settle_if_paid(
+    invoices: Sequence[Invoice], *, today: datetime.date, actor: User | None = None
+) -> list[Invoice]:
+    """Mark paid each of the (locked) open invoices that payments and credit notes now
+    cover: retries stop, its membership leaves past_due (or a dunning freeze) when
+    nothing else is overdue, the period's class credits are granted in the ledger, and
+    a `payment_received` receipt is recorded once. A few statements for the whole batch.
+    Returns the invoices that became paid. Call inside the transaction that changed the
+    amounts."""
+    covered = {i.pk: i for i in invoices if i.status == Status.OPEN and i.amount_paid + i.amount_credited >= i.total}
+    settled = list(covered.values())
+    if not settled:
+        return []
+    now = timezone.now()
+    for invoice in settled:
+        invoice.status, invoice.paid_at, invoice.next_payment_attempt = Status.PAID, now, None
+        invoice.last_payment_error, invoice.updated_at = "", now
+    Invoice.objects.bulk_update(
+        settled, ["status", "paid_at", "next_payment_attempt", "last_payment_error", "updated_at"]
     )
-    return True
+    membership_ids = sorted({i.membership_id for i in settled if i.membership_id})
+    if membership_ids:
+        unsettled = Membership.objects.filter(pk__in=membership_ids, status__in=[MStatus.PAST_DUE, MStatus.FROZEN])
+        for membership_id in unsettled.order_by("pk").values_list("pk", flat=True):
+            membership_settle_if_clear(membership_id=membership_id, actor=actor, today=today)
+        _grant_period_credits(membership_ids, today=today)
+    notifications_record(
+        [
+            NotificationInput(
+                invoice.member_id,
+                "payment_received",
+                f"payment_received:invoice:{invoice.pk}",
+                {"invoice_id": invoice.pk, "number": invoice.number, "total": str(invoice.total)},
+            )
+            for invoice in settled
+        ]
+    )
+    return settled
 
 
 def _overdue_open(membership_id: int, *, today: datetime.date) -> bool:
@@ -177,14 +204,18 @@ def membership_settle_if_clear(
     return True
 
 
-def _grant_period_credits(membership_id: int, *, today: datetime.date) -> None:
-    """Bring the membership's class-credit bucket up to date, which writes the current
-    period's `grant` row if it is not there yet (apps.bookings.credits)."""
+def _grant_period_credits(membership_ids: Sequence[int], *, today: datetime.date) -> None:
+    """Bring the class-credit buckets of those memberships that have class credits up to
+    date, which writes the current period's `grant` row where it is not there yet
+    (apps.bookings.credits)."""
     from apps.bookings.credits import bucket_states, memberships_lock
 
-    locked = memberships_lock(membership_ids=[membership_id])
-    if locked and locked[0].class_credits is not None and locked[0].status == MStatus.ACTIVE:
-        bucket_states(locked, today=today)
+    limited = Membership.objects.filter(pk__in=membership_ids, class_credits__isnull=False, status=MStatus.ACTIVE)
+    limited_ids = list(limited.values_list("pk", flat=True))
+    if not limited_ids:
+        return
+    locked = memberships_lock(membership_ids=limited_ids)
+    bucket_states([m for m in locked if m.class_credits is not None and m.status == MStatus.ACTIVE], today=today)
 
 
 # --- card charges -----------------------------------------------------------------------------
@@ -208,132 +239,237 @@ def idempotency_key(gym: Gym, invoice_id: int, attempt: int) -> str:
 
 
 def invoice_charge(*, invoice_id: int, today: datetime.date | None = None, new_attempt: bool = True) -> ChargeOutcome:
-    """Charge the member's saved card for what the invoice still owes.
+    """Charge the member's saved card for what the invoice still owes (see
+    `invoices_charge`). Returns a `ChargeOutcome`; never raises for Stripe trouble."""
+    return invoices_charge(invoice_ids=[invoice_id], today=today, new_attempt=new_attempt)[invoice_id]
 
-    A pending attempt (a crash or a Stripe outage left it unanswered) is sent again with
-    its own key; otherwise, with `new_attempt`, a new attempt is started. Stripe is
-    called outside any transaction, and its answer applied by `payment_intent_apply`.
-    Returns a `ChargeOutcome`. Never raises for Stripe trouble: the pending payment
-    stays for the next run.
+
+# Charges in flight at once per worker process. Stripe's default rate limit is 100
+# operations per second per account in live mode (https://docs.stripe.com/rate-limits);
+# at Stripe's usual few hundred milliseconds per confirmed PaymentIntent, 8 stays well
+# under it. A 429 is `StripeUnavailable`: the payment stays pending and is retried.
+CHARGE_CONCURRENCY = 8
+
+
+@lru_cache(maxsize=1)
+def _charge_pool(pid: int) -> ThreadPoolExecutor:
+    """This process's pool of charging threads (made after a prefork worker forks; each
+    thread keeps its own keep-alive connection to Stripe)."""
+    return ThreadPoolExecutor(max_workers=CHARGE_CONCURRENCY, thread_name_prefix=f"stripe-charge-{pid}")
+
+
+@dataclass(frozen=True)
+class _Send:
+    payment: Payment
+    customer_id: str
+    invoice_number: str
+
+
+def invoices_charge(
+    *, invoice_ids: Sequence[int], today: datetime.date | None = None, new_attempt: bool = True
+) -> dict[int, ChargeOutcome]:
+    """Charge the members' saved cards for what the invoices (ids) still owe.
+
+    1. Under the invoices' row locks, in one transaction: a pending attempt (a crash or
+       a Stripe outage left it unanswered) is picked up to be sent again with its own
+       key; otherwise, with `new_attempt`, a new pending attempt is written for each
+       open invoice with something due and a saved card (`attempt_count` + 1).
+    2. Stripe is called outside any transaction, `CHARGE_CONCURRENCY` at a time.
+    3. The answers are applied together by `payment_intents_apply`.
+    Returns a `ChargeOutcome` per invoice id asked for (`skipped` for an unknown id).
+    Never raises for Stripe trouble: an unanswered payment stays pending for the next
+    run (`unknown`).
     """
     gym = current_gym()
     today = today or timezone.localdate()
+    ids = list(dict.fromkeys(invoice_ids))
+    outcomes = {pk: ChargeOutcome("skipped", message="nothing to charge") for pk in ids}
+    sends: list[_Send] = []
     with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().select_related("member").get(pk=invoice_id)
-        payment = Payment.objects.filter(invoice=invoice, status=Payment.Status.PENDING, attempt__isnull=False).first()
-        customer_id = ""
-        if payment is not None and invoice.status != Status.OPEN:
-            # Settled another way since: sending the request again could make a charge that
-            # never happened. If it did happen, its event (webhook or reconciliation)
-            # records it, and the surplus shows on the invoice for staff to refund.
-            return ChargeOutcome("skipped", payment.pk, "invoice no longer open")
-        if payment is None:
+        invoices = list(Invoice.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+        pending: dict[int, Payment] = {}
+        unanswered = Payment.objects.filter(invoice_id__in=ids, status=Payment.Status.PENDING, attempt__isnull=False)
+        for p in unanswered.order_by("pk"):
+            pending.setdefault(p.invoice_id, p)
+        customers = {
+            c.member_id: c for c in StripeCustomer.objects.filter(member_id__in={i.member_id for i in invoices})
+        }
+        new_payments, tried, now = [], [], timezone.now()
+        for invoice in invoices:
+            payment, customer = pending.get(invoice.pk), customers.get(invoice.member_id)
+            if payment is not None:
+                if invoice.status != Status.OPEN:
+                    # Settled another way since: sending the request again could make a charge
+                    # that never happened. If it did happen, its event (webhook or
+                    # reconciliation) records it, and the surplus shows for staff to refund.
+                    outcomes[invoice.pk] = ChargeOutcome("skipped", payment.pk, "invoice no longer open")
+                else:  # sending a pending attempt again, with its own key
+                    sends.append(_Send(payment, customer.customer_id if customer else "", invoice.number or ""))
+                continue
             if not new_attempt or invoice.status != Status.OPEN or invoice.amount_due <= 0:
-                return ChargeOutcome("skipped", message="nothing to charge")
-            customer = StripeCustomer.objects.filter(member_id=invoice.member_id).first()
+                continue
             if not gym.stripe_connected or customer is None or not customer.has_card:
-                return ChargeOutcome("skipped", message="no saved card")
-            attempt = invoice.attempt_count + 1
-            payment = Payment.objects.create(
+                outcomes[invoice.pk] = ChargeOutcome("skipped", message="no saved card")
+                continue
+            invoice.attempt_count += 1
+            invoice.updated_at = now
+            payment = Payment(
                 invoice=invoice,
                 member_id=invoice.member_id,
                 amount=invoice.amount_due,
                 currency=invoice.currency,
                 method=Payment.Method.STRIPE,
                 status=Payment.Status.PENDING,
-                attempt=attempt,
-                idempotency_key=idempotency_key(gym, invoice.pk, attempt),
+                attempt=invoice.attempt_count,
+                idempotency_key=idempotency_key(gym, invoice.pk, invoice.attempt_count),
                 reference=customer.payment_method_id,
                 received_on=today,
             )
-            invoice.attempt_count = attempt
-            invoice.save(update_fields=["attempt_count", "updated_at"])
-            customer_id = customer.customer_id
-        else:  # sending a pending attempt again, with its own key
-            customer_id = (
-                StripeCustomer.objects.filter(member_id=invoice.member_id).values_list("customer_id", flat=True).first()
-                or ""
-            )
+            new_payments.append(payment)
+            tried.append(invoice)
+            sends.append(_Send(payment, customer.customer_id, invoice.number or ""))
+        Payment.objects.bulk_create(new_payments)
+        Invoice.objects.bulk_update(tried, ["attempt_count", "updated_at"])
+    if not sends:
+        return outcomes
+    schema = current_schema_name()
+    answers = _charge_pool(os.getpid()).map(lambda send: _charge_send(send, gym=gym, schema=schema), sends)
+    answered: list[tuple[_Send, stripe_api.PaymentIntentResult]] = []
+    for send, answer in zip(sends, answers, strict=True):
+        if isinstance(answer, stripe_api.StripeUnavailable):
+            logger.warning("charge of invoice %s left pending: %s", send.payment.invoice_id, answer)
+            outcomes[send.payment.invoice_id] = ChargeOutcome("unknown", send.payment.pk, str(answer))
+        else:
+            answered.append((send, answer))
+    statuses = payment_intents_apply([answer for _, answer in answered], today=today)
+    for (send, answer), status in zip(answered, statuses, strict=True):
+        outcomes[send.payment.invoice_id] = ChargeOutcome(status, send.payment.pk, answer.failure_message)
+    return outcomes
+
+
+def _charge_send(
+    send: _Send, *, gym: Gym, schema: str
+) -> stripe_api.PaymentIntentResult | stripe_api.StripeUnavailable:
+    """One off-session charge on Stripe (no database access: runs in a pool thread)."""
+    payment = send.payment
     try:
-        result = stripe_api.payment_intent_charge(
+        return stripe_api.payment_intent_charge(
             account=gym.stripe_account_id,
-            customer=customer_id,
+            customer=send.customer_id,
             payment_method=payment.reference,
             amount=payment.amount,
             currency=payment.currency,
             idempotency_key=payment.idempotency_key or "",
             metadata={
-                "fitflow_schema": current_schema_name(),
-                "invoice_id": str(invoice_id),
+                "fitflow_schema": schema,
+                "invoice_id": str(payment.invoice_id),
                 "payment_id": str(payment.pk),
                 "attempt": str(payment.attempt),
             },
-            description=f"Invoice {invoice.number}",
+            description=f"Invoice {send.invoice_number}",
         )
     except stripe_api.StripeUnavailable as exc:
-        logger.warning("charge of invoice %s left pending: %s", invoice_id, exc)
-        return ChargeOutcome("unknown", payment.pk, str(exc))
-    status = payment_intent_apply(result, today=today)
-    return ChargeOutcome(status, payment.pk, result.failure_message)
+        return exc
 
 
-def _payment_for(result: stripe_api.PaymentIntentResult) -> Payment | None:
-    payment_id = (result.metadata or {}).get("payment_id")
-    qs = Payment.objects.select_for_update()
-    if payment_id and str(payment_id).isdigit():
-        found = qs.filter(pk=int(payment_id)).first()
-        if found is not None:
-            return found
-    return qs.filter(stripe_payment_intent_id=result.id).first()
+def _metadata_payment_id(result: stripe_api.PaymentIntentResult) -> int | None:
+    pid = str((result.metadata or {}).get("payment_id") or "")
+    return int(pid) if pid.isdigit() else None
+
+
+def _payments_for(results: Sequence[stripe_api.PaymentIntentResult]) -> list[Payment | None]:
+    """The locked payment of each result: by the `payment_id` in its metadata, else by
+    its PaymentIntent id. Two statements at most."""
+    wanted = {pid for r in results if (pid := _metadata_payment_id(r)) is not None}
+    by_pk = {p.pk: p for p in Payment.objects.select_for_update().filter(pk__in=wanted).order_by("pk")}
+    found = [by_pk.get(_metadata_payment_id(r) or 0) for r in results]
+    missing = [r.id for r, p in zip(results, found, strict=True) if p is None]
+    by_intent: dict[str, Payment] = {}
+    if missing:
+        for p in Payment.objects.select_for_update().filter(stripe_payment_intent_id__in=missing).order_by("pk"):
+            by_intent.setdefault(p.stripe_payment_intent_id or "", by_pk.setdefault(p.pk, p))
+    return [p or by_intent.get(r.id) for r, p in zip(results, found, strict=True)]
+
+
+def payment_intent_apply(result: stripe_api.PaymentIntentResult, *, today: datetime.date | None = None) -> str:
+    """Apply a PaymentIntent's outcome to the payment it belongs to (see
+    `payment_intents_apply`). Returns the payment's status after, or `ignored`."""
+    return payment_intents_apply([result], today=today)[0]
 
 
 @transaction.atomic
-def payment_intent_apply(result: stripe_api.PaymentIntentResult, *, today: datetime.date | None = None) -> str:
-    """Apply a PaymentIntent's outcome to the payment it belongs to (found by the
-    `payment_id` in its metadata, else by its id). Idempotent and order-tolerant:
+def payment_intents_apply(
+    results: Sequence[stripe_api.PaymentIntentResult], *, today: datetime.date | None = None
+) -> list[str]:
+    """Apply PaymentIntents' outcomes to the payments they belong to (found by the
+    `payment_id` in their metadata, else by their id), in one transaction. Idempotent
+    and order-tolerant:
     - succeeded: the payment succeeds (once), the invoice's amount paid rises, and it
-      settles when covered (receipt, credits, past_due cleared);
+      settles when covered (`invoices_settle_if_paid`: receipt, credits, past_due
+      cleared);
     - requires_payment_method / canceled: a pending payment fails, and dunning moves on
       (`dunning_after_failure`); a payment already succeeded stays succeeded;
     - processing and other states: nothing yet.
     A PaymentIntent paid through a pay link (Checkout) with `invoice_id` metadata and no
-    payment yet gets a payment written. Returns the payment's status after, or
-    `ignored` when the intent is not ours.
+    payment yet gets a payment written. Returns, per result, the payment's status after,
+    or `ignored` when the intent is not ours.
     """
     today = today or timezone.localdate()
-    payment = _payment_for(result)
-    if payment is None:
-        payment = _payment_from_pay_link(result, today=today)
+    payments = _payments_for(results)
+    for i, (result, payment) in enumerate(zip(results, payments, strict=True)):
         if payment is None:
-            return "ignored"
-    if payment.status == Payment.Status.SUCCEEDED:
-        return payment.status
-    invoice = Invoice.objects.select_for_update().select_related("member").get(pk=payment.invoice_id)
-    if result.succeeded:
-        payment.status = Payment.Status.SUCCEEDED
-        payment.stripe_payment_intent_id = result.id
-        payment.stripe_charge_id = result.charge_id
-        payment.failure_code = payment.failure_message = ""
-        payment.save()
-        if invoice.status in (Status.OPEN, Status.UNCOLLECTIBLE, Status.VOID):
-            if invoice.status != Status.OPEN:
+            payments[i] = _payment_from_pay_link(result, today=today)
+    open_payments = {p.invoice_id for p in payments if p is not None and p.status != Payment.Status.SUCCEEDED}
+    locked = Invoice.objects.select_for_update().select_related("member").filter(pk__in=open_payments)
+    invoices = {invoice.pk: invoice for invoice in locked.order_by("pk")}
+    statuses: list[str] = []
+    changed: dict[int, Payment] = {}
+    credited: dict[int, Invoice] = {}
+    failed: list[tuple[Invoice, Payment]] = []
+    for result, payment in zip(results, payments, strict=True):
+        if payment is None:
+            statuses.append("ignored")
+            continue
+        if payment.status == Payment.Status.SUCCEEDED:
+            statuses.append(payment.status)
+            continue
+        invoice = invoices[payment.invoice_id]
+        if result.succeeded:
+            payment.status = Payment.Status.SUCCEEDED
+            payment.stripe_payment_intent_id = result.id
+            payment.stripe_charge_id = result.charge_id
+            payment.failure_code = payment.failure_message = ""
+            changed[payment.pk] = payment
+            if invoice.status in (Status.UNCOLLECTIBLE, Status.VOID):
                 # Money arrived after a write-off or void (a late webhook): never lose it;
-                # reopen so it is counted, and staff can refund from the invoice.
+                # reopen so it is counted, and staff can refund from the invoice. Money for
+                # an invoice already paid another way is recorded too; staff refund the surplus.
                 invoice.status = Status.OPEN
-            _add_paid(invoice, payment.amount)
-            invoice_settle_if_paid(invoice, today=today)
-        else:  # already paid another way: record the money; staff refund the surplus
-            _add_paid(invoice, payment.amount)
-        return payment.status
-    if result.status in ("requires_payment_method", "canceled") and payment.status == Payment.Status.PENDING:
-        payment.status = Payment.Status.FAILED
-        payment.stripe_payment_intent_id = result.id
-        payment.failure_code = (result.failure_code or "")[:64]
-        payment.failure_message = (result.failure_message or "Card declined")[:255]
-        payment.save()
-        if invoice.status == Status.OPEN and invoice.auto_collect:
-            dunning_after_failure(invoice, payment=payment, today=today)
-    return payment.status
+            invoice.amount_paid += payment.amount
+            credited[invoice.pk] = invoice
+        elif result.status in ("requires_payment_method", "canceled") and payment.status == Payment.Status.PENDING:
+            payment.status = Payment.Status.FAILED
+            payment.stripe_payment_intent_id = result.id
+            payment.failure_code = (result.failure_code or "")[:64]
+            payment.failure_message = (result.failure_message or "Card declined")[:255]
+            changed[payment.pk] = payment
+            if invoice.status == Status.OPEN and invoice.auto_collect:
+                failed.append((invoice, payment))
+        statuses.append(payment.status)
+    now = timezone.now()
+    for payment in changed.values():
+        payment.updated_at = now
+    for invoice in credited.values():
+        invoice.updated_at = now
+    Payment.objects.bulk_update(
+        changed.values(),
+        ["status", "stripe_payment_intent_id", "stripe_charge_id", "failure_code", "failure_message", "updated_at"],
+    )
+    Invoice.objects.bulk_update(credited.values(), ["status", "amount_paid", "updated_at"])
+    invoices_settle_if_paid(list(credited.values()), today=today)
+    for invoice, payment in failed:
+        dunning_after_failure(invoice, payment=payment, today=today)
+    return statuses
 
 
 def _payment_from_pay_link(result: stripe_api.PaymentIntentResult, *, today: datetime.date) -> Payment | None:
@@ -502,8 +638,11 @@ __all__ = [
     "idempotency_key",
     "invoice_charge",
     "invoice_settle_if_paid",
+    "invoices_charge",
     "invoices_mark_overdue",
+    "invoices_settle_if_paid",
     "membership_settle_if_clear",
     "payment_intent_apply",
+    "payment_intents_apply",
     "payment_record",
 ]
