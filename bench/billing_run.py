@@ -49,7 +49,8 @@ cache prefix are set for this process and the workers, so dev and test data are 
 touched.
 
 Options: `--gyms N`, `--members N`, `--workers N`, `--pool prefork|threads`,
-`--latency-ms MS`, `--declined SHARE`, `--no-card SHARE`, `--profile`, `--keep`,
+`--latency-ms MS`, `--declined SHARE`, `--no-card SHARE`, `--profile` (`--cprofile N`
+prints cProfile's top N functions of the profiled run's main thread), `--keep`,
 `--quick` (5 gyms x 200 members, 2 workers). Prints the figures, PASS/FAIL per check
 and, last, one line of JSON.
 """
@@ -57,9 +58,11 @@ and, last, one line of JSON.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime
 import json
 import os
+import pstats
 import random
 import signal
 import statistics
@@ -513,12 +516,19 @@ def profile_one_gym(opts: argparse.Namespace, day: datetime.date, fake: FakeStri
     stripe_api.payment_intent_charge = timed_charge  # type: ignore[assignment]
     try:
         with tenant_context(gym), timezone.override(gym_tzinfo(gym)), connection.execute_wrapper(counted):
+            profiler = cProfile.Profile() if opts.cprofile else None
             t0, c0 = time.perf_counter(), time.process_time()
+            if profiler:
+                profiler.enable()
             result = billing_run(today=day)
+            if profiler:
+                profiler.disable()
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         stripe_api.payment_intent_charge = real_charge  # type: ignore[assignment]
     connection.set_schema_to_public()  # type: ignore[attr-defined]
+    if profiler:
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(opts.cprofile)
     n = max(result.invoiced, 1)
     return {
         "members": opts.profile_members,
@@ -551,6 +561,9 @@ def main() -> None:
     parser.add_argument("--no-card", type=float, default=0.05, help="share of members with no saved card (0.05)")
     parser.add_argument("--profile", action="store_true", help="then profile one gym's billing in this process")
     parser.add_argument("--profile-members", type=int, default=200, help="members of the profiled gym (200)")
+    parser.add_argument(
+        "--cprofile", type=int, default=0, metavar="N", help="with --profile: print cProfile's top N functions"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--quick", action="store_true", help="smoke run: 5 gyms x 200 members, 2 workers")
     opts = parser.parse_args()

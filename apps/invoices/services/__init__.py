@@ -9,8 +9,16 @@
 Conventions are in `documents`' docstring.
 """
 
-from .billing import BillingRunResult, billing_run, membership_invoice_period, memberships_due, next_billing_date_after
+from .billing import (
+    BillingRunResult,
+    billing_run,
+    membership_invoice_period,
+    memberships_due,
+    memberships_invoice_periods,
+    next_billing_date_after,
+)
 from .documents import (
+    InvoiceInput,
     IssueOptions,
     LineInput,
     invoice_create,
@@ -19,15 +27,19 @@ from .documents import (
     invoice_mark_uncollectible,
     invoice_refund,
     invoice_void,
+    invoices_create,
 )
-from .numbering import document_number_take
+from .numbering import document_number_take, document_numbers_take
 from .payments import (
     MANUAL_METHODS,
     ChargeOutcome,
     invoice_charge,
+    invoices_charge,
     invoices_mark_overdue,
+    invoices_settle_if_paid,
     membership_settle_if_clear,
     payment_intent_apply,
+    payment_intents_apply,
     payment_record,
 )
 from .sales import (
@@ -46,6 +58,7 @@ __all__ = [
     "MANUAL_METHODS",
     "BillingRunResult",
     "ChargeOutcome",
+    "InvoiceInput",
     "IssueOptions",
     "LineInput",
     "Totals",
@@ -53,6 +66,7 @@ __all__ = [
     "card_checkout_url",
     "card_setup_intent",
     "document_number_take",
+    "document_numbers_take",
     "invoice_charge",
     "invoice_create",
     "invoice_credit",
@@ -62,15 +76,20 @@ __all__ = [
     "invoice_refund",
     "invoice_totals",
     "invoice_void",
+    "invoices_charge",
+    "invoices_create",
     "invoices_mark_overdue",
+    "invoices_settle_if_paid",
     "membership_invoice_period",
     "membership_pay_now",
     "membership_sale_invoice",
     "membership_settle_if_clear",
     "memberships_due",
+    "memberships_invoice_periods",
     "next_billing_date_after",
     "payment_intent_apply",
     "payment_intent_result",
+    "payment_intents_apply",
     "payment_record",
     "round_money",
     "stripe_customer_for",

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import pgbulk
 from dateutil.relativedelta import relativedelta
 from django.db import transaction
 from django.db.models import Exists, OuterRef
@@ -177,7 +178,7 @@ def memberships_invoice_periods(*, membership_ids: Sequence[int], today: datetim
             )
         # The memberships' row locks make this the only writer of their periods' invoices.
         invoices = invoices_create(specs, today=today)
-        Membership.objects.bulk_update(locked, ["next_billing_date", "billing_anchor_day", "updated_at"])
+        pgbulk.update(Membership, locked, ["next_billing_date", "billing_anchor_day", "updated_at"])
         notifications_record(
             [
                 NotificationInput(

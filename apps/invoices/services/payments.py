@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
+import pgbulk
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -133,8 +134,8 @@ def invoices_settle_if_paid(
     for invoice in settled:
         invoice.status, invoice.paid_at, invoice.next_payment_attempt = Status.PAID, now, None
         invoice.last_payment_error, invoice.updated_at = "", now
-    Invoice.objects.bulk_update(
-        settled, ["status", "paid_at", "next_payment_attempt", "last_payment_error", "updated_at"]
+    Invoice.objects.filter(pk__in=[i.pk for i in settled]).update(
+        status=Status.PAID, paid_at=now, next_payment_attempt=None, last_payment_error="", updated_at=now
     )
     membership_ids = sorted({i.membership_id for i in settled if i.membership_id})
     if membership_ids:
@@ -329,7 +330,9 @@ def invoices_charge(
             tried.append(invoice)
             sends.append(_Send(payment, customer.customer_id, invoice.number or ""))
         Payment.objects.bulk_create(new_payments)
-        Invoice.objects.bulk_update(tried, ["attempt_count", "updated_at"])
+        Invoice.objects.filter(pk__in=[i.pk for i in tried]).update(
+            attempt_count=F("attempt_count") + 1, updated_at=now
+        )
     if not sends:
         return outcomes
     schema = current_schema_name()
@@ -461,11 +464,14 @@ def payment_intents_apply(
         payment.updated_at = now
     for invoice in credited.values():
         invoice.updated_at = now
-    Payment.objects.bulk_update(
+    # One UPDATE ... FROM (VALUES ...) per table (Django's bulk_update builds a CASE per
+    # row and field, which cost ~10 ms of CPU per row here: bench/billing_run.py --cprofile).
+    pgbulk.update(
+        Payment,
         changed.values(),
         ["status", "stripe_payment_intent_id", "stripe_charge_id", "failure_code", "failure_message", "updated_at"],
     )
-    Invoice.objects.bulk_update(credited.values(), ["status", "amount_paid", "updated_at"])
+    pgbulk.update(Invoice, credited.values(), ["status", "amount_paid", "updated_at"])
     invoices_settle_if_paid(list(credited.values()), today=today)
     for invoice, payment in failed:
         dunning_after_failure(invoice, payment=payment, today=today)
