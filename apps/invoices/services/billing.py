@@ -28,13 +28,13 @@ from django.utils import timezone
 
 from apps.memberships.models import Membership
 from apps.memberships.services import billing_period_delta
-from apps.notifications.services import NotificationInput, notifications_record
+from apps.notifications.services import notifications_record
 from apps.tenants.selectors import current_gym
 from fitflow.db.base import search_path_cached
 
 from ..models import Invoice, InvoiceLine, Payment, StripeCustomer
 from .documents import InvoiceInput, IssueOptions, LineInput, invoices_create
-from .payments import invoices_charge, invoices_mark_overdue
+from .payments import invoice_notification, invoices_charge, invoices_mark_overdue
 
 logger = logging.getLogger(__name__)
 
@@ -179,18 +179,7 @@ def memberships_invoice_periods(*, membership_ids: Sequence[int], today: datetim
         # The memberships' row locks make this the only writer of their periods' invoices.
         invoices = invoices_create(specs, today=today)
         pgbulk.update(Membership, locked, ["next_billing_date", "billing_anchor_day", "updated_at"])
-        notifications_record(
-            [
-                NotificationInput(
-                    invoice.member_id,
-                    "invoice_issued",
-                    f"invoice_issued:invoice:{invoice.pk}",
-                    {"invoice_id": invoice.pk, "number": invoice.number, "total": str(invoice.total)},
-                )
-                for invoice in invoices
-                if not invoice.auto_collect
-            ]
-        )
+        notifications_record([invoice_notification(i, "invoice_issued") for i in invoices if not i.auto_collect])
     return invoices
 
 

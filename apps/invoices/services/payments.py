@@ -111,6 +111,14 @@ def _add_paid(invoice: Invoice, amount: Decimal) -> None:
 # --- what a paid invoice does ----------------------------------------------------------------
 
 
+def invoice_notification(invoice: Invoice, kind: str) -> NotificationInput:
+    """The member's `kind` notification about `invoice` (`invoice_issued`,
+    `payment_received`), keyed `<kind>:invoice:<id>` so it is recorded once, with the
+    invoice's id, number and total for the template."""
+    data = {"invoice_id": invoice.pk, "number": invoice.number, "total": str(invoice.total)}
+    return NotificationInput(invoice.member_id, kind, f"{kind}:invoice:{invoice.pk}", data)
+
+
 def invoice_settle_if_paid(invoice: Invoice, *, today: datetime.date, actor: User | None = None) -> bool:
     """If the (locked) open invoice is covered by payments and credit notes, mark it paid
     (see `invoices_settle_if_paid`). Returns True when it became paid."""
@@ -143,17 +151,7 @@ def invoices_settle_if_paid(
         for membership_id in unsettled.order_by("pk").values_list("pk", flat=True):
             membership_settle_if_clear(membership_id=membership_id, actor=actor, today=today)
         _grant_period_credits(membership_ids, today=today)
-    notifications_record(
-        [
-            NotificationInput(
-                invoice.member_id,
-                "payment_received",
-                f"payment_received:invoice:{invoice.pk}",
-                {"invoice_id": invoice.pk, "number": invoice.number, "total": str(invoice.total)},
-            )
-            for invoice in settled
-        ]
-    )
+    notifications_record([invoice_notification(invoice, "payment_received") for invoice in settled])
     return settled
 
 
@@ -643,6 +641,7 @@ __all__ = [
     "dunning_after_failure",
     "idempotency_key",
     "invoice_charge",
+    "invoice_notification",
     "invoice_settle_if_paid",
     "invoices_charge",
     "invoices_mark_overdue",
