@@ -22,6 +22,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.bookings.api_urls")),
     path("", include("apps.checkins.api_urls")),
     path("", include("apps.invoices.api_urls")),
+    path("", include("apps.notifications.api_urls")),
 ]
 
 urlpatterns = [
@@ -33,6 +34,7 @@ urlpatterns = [
     path("bookings/", include("apps.bookings.urls")),
     path("check-in/", include("apps.checkins.urls")),
     path("billing/", include("apps.invoices.urls")),
+    path("notifications/", include("apps.notifications.urls")),
     path("accounts/welcome/", account_views.handoff_login_view, name="account-handoff"),
     path("accounts/", include("allauth.urls")),
     path("admin/", gym_admin_site.urls),

@@ -109,7 +109,7 @@ TENANT_APPS = [
     "apps.bookings",  # bookings, waitlist, the class-credit ledger
     "apps.checkins",  # front-desk check-ins, printed member QR cards, live occupancy
     "apps.invoices",  # invoices, payments, refunds, credit notes, recurring billing, dunning
-    "apps.notifications",  # notifications recorded for members (sending comes later)
+    "apps.notifications",  # notifications to members: log, preferences, devices, channel settings
     "apps.dashboard",  # the owner/staff dashboard pages (no models of its own)
 ]
 
@@ -330,6 +330,29 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="FitFlow <no-reply@fitflow.localhost>")
+# django-anymail: set EMAIL_BACKEND to e.g. "anymail.backends.sendgrid.EmailBackend",
+# "anymail.backends.mailgun.EmailBackend" or "anymail.backends.amazon_ses.EmailBackend" and
+# put the provider's settings in ANYMAIL (its API key from the environment).
+ANYMAIL = {
+    "SENDGRID_API_KEY": env("SENDGRID_API_KEY", default=""),
+    "MAILGUN_API_KEY": env("MAILGUN_API_KEY", default=""),
+    "MAILGUN_SENDER_DOMAIN": env("MAILGUN_SENDER_DOMAIN", default=""),
+}
+
+# --- Notifications (issue 7) ------------------------------------------------------------------
+# SMS / WhatsApp and push backends (apps.notifications.backends): console in development,
+# Twilio and FCM HTTP v1 in production. TWILIO_API_BASE and FCM_API_BASE point them at the
+# tests' fake providers. Gym credentials are encrypted with keys derived from SECRET_KEY and
+# SALT_KEY (django-fernet-encrypted-fields); a list of salts rotates keys.
+NOTIFICATIONS_SMS_BACKEND = env(
+    "NOTIFICATIONS_SMS_BACKEND", default="apps.notifications.backends.console.ConsoleSmsBackend"
+)
+NOTIFICATIONS_PUSH_BACKEND = env(
+    "NOTIFICATIONS_PUSH_BACKEND", default="apps.notifications.backends.console.ConsolePushBackend"
+)
+TWILIO_API_BASE = env("TWILIO_API_BASE", default="https://api.twilio.com")
+FCM_API_BASE = env("FCM_API_BASE", default="https://fcm.googleapis.com")
+SALT_KEY = env.list("SALT_KEY", default=["fitflow-dev-only-salt"])
 
 # --- I18N / time ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -403,6 +426,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.billing.tasks.platform_billing_sweep_task",
         "schedule": crontab(minute=15, hour=4),
         "options": {"expires": 23 * 3600},
+    },
+    "notifications-sweep-dispatch": {
+        # Sends notifications held back by quiet hours or a retry once their time has come.
+        "task": "apps.notifications.tasks.notifications_sweep_dispatch_task",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
+    "notifications-schedule-dispatch": {
+        # Class reminders, expiring memberships, renewals, overdue invoices, birthdays,
+        # re-engagement: each gym's due ones, in its timezone.
+        "task": "apps.notifications.tasks.notifications_schedule_dispatch_task",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
     },
     "credits-expiry-dispatch": {
         # Class-pack and period credits past their expiry date get an `expire` ledger row.
