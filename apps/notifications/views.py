@@ -1,0 +1,5 @@
+"""(being built for issue 7)"""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
