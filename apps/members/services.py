@@ -6,6 +6,8 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from apps.notifications.services import notification_record
+
 from .errors import MemberError
 from .models import Member
 
@@ -51,6 +53,9 @@ def _check_email_free(email: str, *, exclude_pk: int | None = None) -> None:
 def member_create(**fields: Any) -> Member:
     """Create a member in the current gym from keyword profile fields (see PROFILE_FIELDS,
     plus `photo` and `user`). Returns the saved `Member`.
+    Records the member's `welcome` notification (sent after the commit). Members
+    brought in by a CSV import get none: a gym moving from another system does not
+    want its whole list greeted.
     Raises `MemberError("email_taken")` when the email (case-insensitive) is in use."""
     unknown = set(fields) - set(PROFILE_FIELDS) - {"photo", "user", "import_fingerprint"}
     if unknown:
@@ -59,9 +64,11 @@ def member_create(**fields: Any) -> Member:
     fields["tags"] = normalise_tags(fields.get("tags"))
     _check_email_free(fields["email"])
     try:
-        return Member.objects.create(**fields)
+        member = Member.objects.create(**fields)
     except IntegrityError as exc:  # a concurrent create took the email
         raise MemberError("email_taken", "Another member of this gym already uses this email.", field="email") from exc
+    notification_record(member=member, kind="welcome", idempotency_key=f"welcome:member:{member.pk}")
+    return member
 
 
 @transaction.atomic

@@ -41,6 +41,7 @@ KINDS: dict[str, Kind] = {
         Kind("welcome", Category.TRANSACTIONAL),
         Kind("booking_confirmed", Category.TRANSACTIONAL),
         Kind("booking_cancelled", Category.TRANSACTIONAL),
+        Kind("waitlist_joined", Category.TRANSACTIONAL),
         Kind("waitlist_promoted", Category.TRANSACTIONAL),
         Kind("waitlist_removed", Category.TRANSACTIONAL),
         Kind("session_cancelled", Category.TRANSACTIONAL),

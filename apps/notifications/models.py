@@ -47,6 +47,8 @@ class Notification(models.Model):
     """A message due to a member: `kind` (e.g. `booking_confirmed`, `class_reminder`;
     see `apps.notifications.kinds`), a JSON `data` payload for the template, and an
     `idempotency_key` (kind, object, scheduled time) so it is recorded, and sent, once.
+    Columns have database defaults, so a raw `INSERT` (the booking hot path) that names
+    only member, kind, data, key and time records a pending transactional notification.
 
     `scheduled_for` (UTC) holds a message back: until then it stays pending (quiet hours
     move SMS, WhatsApp and push reminders to 08:00 gym time). `attempts` counts sends
@@ -69,17 +71,21 @@ class Notification(models.Model):
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="notifications")
     kind = models.CharField(max_length=40, db_index=True)
-    category = models.CharField(max_length=16, choices=Category.choices, default=Category.TRANSACTIONAL)
+    category = models.CharField(
+        max_length=16, choices=Category.choices, default=Category.TRANSACTIONAL, db_default=Category.TRANSACTIONAL
+    )
     data = models.JSONField(default=dict, blank=True)
     idempotency_key = models.CharField(max_length=200, unique=True)
-    channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
-    reason = models.CharField(max_length=16, choices=Reason.choices, blank=True)
-    error = models.CharField(max_length=500, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    recipient = models.CharField(max_length=254, blank=True, help_text=_("Address, number or device count used."))
-    subject = models.CharField(max_length=200, blank=True)
-    provider_id = models.CharField(max_length=120, blank=True, help_text=_("The provider's message id."))
+    channel = models.CharField(max_length=10, choices=Channel.choices, blank=True, db_default="")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_default=Status.PENDING)
+    reason = models.CharField(max_length=16, choices=Reason.choices, blank=True, db_default="")
+    error = models.CharField(max_length=500, blank=True, db_default="")
+    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    recipient = models.CharField(
+        max_length=254, blank=True, db_default="", help_text=_("Address, number or device count used.")
+    )
+    subject = models.CharField(max_length=200, blank=True, db_default="")
+    provider_id = models.CharField(max_length=120, blank=True, db_default="", help_text=_("The provider's message id."))
     scheduled_for = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True, help_text=_("When a worker took it to send."))
     created_at = models.DateTimeField(auto_now_add=True)

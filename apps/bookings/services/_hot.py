@@ -39,6 +39,7 @@ from apps.classes.models import ClassSession, GymClass
 from apps.members.models import Member
 from apps.memberships.models import CURRENT_STATUSES, Freeze, Membership
 from apps.notifications.models import Notification
+from apps.notifications.services import notifications_send_on_commit
 from apps.plans.models import Plan
 
 from ..models import Booking
@@ -160,15 +161,17 @@ def _insert_sql() -> str:
                    %(n_key)s || b.id, %(n_created)s
             FROM b
             ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING id
         )
-        SELECT id FROM b
+        SELECT b.id, (SELECT id FROM n) FROM b
     """  # noqa: S608 (model metadata only)
 
 
 def booking_insert(cursor: CursorWrapper, booking: Booking, *, kind: str, data: dict[str, Any]) -> None:
     """INSERT `booking` (sets its pk) and record its `kind` notification (as
     `_common.notify`: key `<kind>:booking:<id>`, data with `booking_id` first) in one
-    statement. A unique violation is raised as the ORM's `IntegrityError` would be."""
+    statement; the notification is queued for sending on commit. A unique violation is
+    raised as the ORM's `IntegrityError` would be."""
     if "insert" not in _sql:
         _sql["insert"] = _insert_sql()
     params: dict[str, Any] = {}
@@ -184,6 +187,8 @@ def booking_insert(cursor: CursorWrapper, booking: Booking, *, kind: str, data: 
         n_created=params["created_at"],
     )
     cursor.execute(_sql["insert"], params)
-    booking.pk = cursor.fetchone()[0]
+    booking.pk, notification_id = cursor.fetchone()
+    if notification_id is not None:
+        notifications_send_on_commit([notification_id])
     booking._state.adding = False
     booking._state.db = "default"

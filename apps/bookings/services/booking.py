@@ -21,6 +21,7 @@ from ._common import (
     current_gym,
     gym_tz,
     notification_data,
+    notify,
     session_local_date,
     session_lock,
     waitlist_renumber,
@@ -191,7 +192,7 @@ def booking_cancel(
       current gym, `connection.tenant`), in which case it is still `late_cancelled`
       (the status records when it happened) but refunded.
     Either way the freed spot is offered to the waitlist at once (`waitlist_promote`),
-    in the same transaction.
+    in the same transaction, and a `booking_cancelled` notification is recorded.
 
     Raises `booking_not_cancellable` for a booking that is cancelled, late-cancelled,
     attended or a no-show, or confirmed in a session that has started (mark
@@ -203,6 +204,7 @@ def booking_cancel(
     if locked.status == Status.WAITLISTED:
         _cancelled(locked, Status.CANCELLED, reason=reason, now=now, actor=actor)
         waitlist_renumber(session)
+        notify(locked, "booking_cancelled", session, late=False, credits_refunded=0)
         return locked
     if locked.status != Status.CONFIRMED:
         raise BookingError(
@@ -228,6 +230,7 @@ def booking_cancel(
         credit_refund(
             state, booking=locked, today=today, actor=actor, note="Late cancellation" if late else "Cancelled in time"
         )
+    notify(locked, "booking_cancelled", session, late=late, credits_refunded=locked.credits_spent if refund_to else 0)
     promote_locked(session, now=now, gym=gym, memberships=[m for m in memberships if m.member_id in waiting_members])
     return locked
 

@@ -197,6 +197,9 @@ def membership_settle_if_clear(
     if dunning_freeze is not None:
         dunning_freeze.ended_on = today
         dunning_freeze.save(update_fields=["ended_on"])
+        from apps.memberships.services import freeze_notices
+
+        freeze_notices([(m.pk, "membership_unfrozen", dunning_freeze.pk, m.member_id)])
     MembershipEvent.objects.create(
         membership=m, kind=MembershipEvent.Kind.REACTIVATED, actor=actor, reason="Paid", data={"from": was}
     )
@@ -565,14 +568,15 @@ def dunning_final_action(membership: Membership, *, invoice: Invoice, gym: Gym, 
     from apps.memberships.services import membership_cancel
 
     if gym.dunning_final_action == Gym.DunningFinalAction.FREEZE:
-        from apps.memberships.services import MAX_FREEZE_DAYS
+        from apps.memberships.services import MAX_FREEZE_DAYS, freeze_notices
 
-        Freeze.objects.create(
+        freeze = Freeze.objects.create(
             membership=membership,
             start_date=today,
             end_date=today + datetime.timedelta(days=MAX_FREEZE_DAYS),
             reason=f"{DUNNING_FREEZE_REASON} {invoice.number}",
         )
+        freeze_notices([(membership.pk, "membership_frozen", freeze.pk, membership.member_id)])
         membership.status = MStatus.FROZEN
         membership.save(update_fields=["status", "updated_at"])
         MembershipEvent.objects.create(

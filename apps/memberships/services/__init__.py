@@ -34,7 +34,7 @@ Statuses and the transitions allowed (anything else is `transition_not_allowed`)
 `past_due` is set by billing (issue 6), not here.
 """
 
-from ._common import CENT, billing_period_delta, money
+from ._common import CENT, billing_period_delta, freeze_notices, money
 from .expiry import membership_expire_due
 from .lifecycle import (
     MAX_FREEZE_DAYS,
@@ -51,6 +51,7 @@ __all__ = [
     "MAX_FREEZE_DAYS",
     "ProrationQuote",
     "billing_period_delta",
+    "freeze_notices",
     "membership_assign",
     "membership_cancel",
     "membership_change_plan",

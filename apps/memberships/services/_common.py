@@ -74,6 +74,28 @@ def _event(
     )
 
 
+def freeze_notices(items: list[tuple[int, str, int | None, int]]) -> None:
+    """Record the member's `membership_frozen` / `membership_unfrozen` notifications,
+    one per (membership id, kind, freeze id, member id), keyed by the freeze (a
+    scheduled freeze told when it is booked is not told again when it starts); sent
+    after the commit."""
+    from apps.notifications.services import NotificationInput, notifications_record
+
+    notifications_record(
+        [
+            NotificationInput(
+                member_id,
+                kind,
+                f"{kind}:freeze:{freeze_id}"
+                if freeze_id
+                else f"{kind}:membership:{membership_id}:{timezone.now():%Y%m%d}",
+                {"membership_id": membership_id, "freeze_id": freeze_id},
+            )
+            for membership_id, kind, freeze_id, member_id in items
+        ]
+    )
+
+
 def _membership_create(
     *, member: Member, plan: Plan, start_date: datetime.date, trial_days: int, next_billing_date: datetime.date | None
 ) -> Membership:

@@ -13,7 +13,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from ..models import CURRENT_STATUSES, Freeze, Membership, MembershipEvent
-from ._common import Kind, Status, _iso, _members_deactivate_if_lapsed
+from ._common import Kind, Status, _iso, _members_deactivate_if_lapsed, freeze_notices
 
 
 @transaction.atomic
@@ -69,7 +69,7 @@ def membership_expire_due(*, today: datetime.date) -> dict[str, int]:
         locked.filter(status=Status.FROZEN)
         .exclude(Exists(in_effect))
         .annotate(freeze_id=Subquery(last_started.values("pk")[:1]))
-        .only("pk")
+        .only("pk", "member_id")
     )
     for m in thawed:
         events.append(
@@ -88,7 +88,7 @@ def membership_expire_due(*, today: datetime.date) -> dict[str, int]:
         locked.filter(status=Status.ACTIVE)
         .filter(Exists(in_effect))
         .annotate(freeze_id=Subquery(in_effect.order_by("start_date").values("pk")[:1]))
-        .only("pk")
+        .only("pk", "member_id")
     )
     for m in starting:
         events.append(
@@ -104,5 +104,9 @@ def membership_expire_due(*, today: datetime.date) -> dict[str, int]:
     )
 
     MembershipEvent.objects.bulk_create(events)
+    freeze_notices(
+        [(m.pk, "membership_unfrozen", m.freeze_id, m.member_id) for m in thawed]  # type: ignore[attr-defined]
+        + [(m.pk, "membership_frozen", m.freeze_id, m.member_id) for m in starting]  # type: ignore[attr-defined]
+    )
     counts["members_inactive"] = _members_deactivate_if_lapsed({m.member_id for m in ended})
     return counts

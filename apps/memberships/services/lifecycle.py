@@ -30,6 +30,7 @@ from ._common import (
     _members_deactivate_if_lapsed,
     _membership_create,
     _terms,
+    freeze_notices,
 )
 
 MAX_FREEZE_DAYS = 90
@@ -211,7 +212,7 @@ def membership_freeze(
     days, counted inclusively: 10-19 March is 10 days, so a next billing date of 1 April
     becomes 11 April. A freeze starting today sets the status to frozen now; a later
     one is scheduled and `membership_expire_due` starts it on its first day. Writes
-    a `Freeze` and a `frozen` event.
+    a `Freeze`, a `frozen` event and the member's `membership_frozen` notification.
 
     Raises `MembershipError`: `transition_not_allowed`, `freeze_in_past`,
     `freeze_dates_invalid`, `freeze_too_long`, `freeze_after_end`, `freeze_overlaps`.
@@ -269,6 +270,7 @@ def membership_freeze(
             "after": {"end_date": _iso(m.end_date), "next_billing_date": _iso(m.next_billing_date)},
         },
     )
+    freeze_notices([(m.pk, "membership_frozen", freeze.pk, m.member_id)])
     return m
 
 
@@ -286,7 +288,8 @@ def membership_unfreeze(
     10-13 March (4 days), so `end_date` and `next_billing_date` move back 6 days and
     the net extension is 4 days: an early unfreeze gives no free days. A scheduled
     freeze called off before it starts moves the dates back by all its days.
-    The freeze's `ended_on` becomes `today`. Writes an `unfrozen` event.
+    The freeze's `ended_on` becomes `today`. Writes an `unfrozen` event and the
+    member's `membership_unfrozen` notification.
 
     Raises `MembershipError`: `transition_not_allowed` (not active or frozen) or
     `not_frozen` (no freeze in effect or scheduled).
@@ -321,6 +324,7 @@ def membership_unfreeze(
     m.save(update_fields=["status", "end_date", "next_billing_date", "billing_anchor_day", "updated_at"])
     data["after"] = {"end_date": _iso(m.end_date), "next_billing_date": _iso(m.next_billing_date)}
     _event(m, Kind.UNFROZEN, actor=actor, reason=reason, data=data)
+    freeze_notices([(m.pk, "membership_unfrozen", freeze.pk if freeze else None, m.member_id)])
     return m
 
 
