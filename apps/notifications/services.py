@@ -89,7 +89,8 @@ class NotificationInput:
 def notifications_record(items: Sequence[NotificationInput], *, send: bool = True) -> set[str]:
     """Record many notifications with one `INSERT … ON CONFLICT DO NOTHING` (the billing
     run records one per invoice of a batch), each in its kind's category. Each key is
-    recorded at most once, ever. With `send`, the new ones are queued for sending when
+    recorded at most once, ever; the other columns take their database defaults
+    (pending). With `send`, the new ones are queued for sending when
     the transaction commits (one task for the batch). Returns the idempotency keys that
     were new (keys are cut to 200 characters)."""
     if not items:
@@ -99,21 +100,12 @@ def notifications_record(items: Sequence[NotificationInput], *, send: bool = Tru
     rows: list[str] = []
     params: list[Any] = []
     for item in items:
-        rows.append("(%s, %s, %s, %s, %s, %s, %s, 0, '', '', '', '', '')")
+        rows.append("(%s, %s, %s, %s, %s, %s)")
         data = json.dumps(item.data, cls=DjangoJSONEncoder)
-        params += [
-            item.member_id,
-            item.kind,
-            kind_category(item.kind),
-            data,
-            item.idempotency_key[:200],
-            now,
-            "pending",
-        ]
+        params += [item.member_id, item.kind, kind_category(item.kind), data, item.idempotency_key[:200], now]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (member_id, kind, category, data, idempotency_key, created_at, status,"  # noqa: S608
-            " attempts, channel, reason, error, recipient, subject, provider_id)"
+            f"INSERT INTO {table} (member_id, kind, category, data, idempotency_key, created_at)"  # noqa: S608
             f" VALUES {', '.join(rows)} ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key",
             params,
         )
