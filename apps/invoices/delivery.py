@@ -1,46 +1,57 @@
-"""Storing invoice PDFs and emailing them to members (run by `invoice_deliver_task` on
-the `documents` queue, in the gym's schema with its timezone active).
+"""Storing invoice PDFs and announcing them to members (run by `invoice_deliver_task`
+on the `documents` queue, in the gym's schema with its timezone active).
 
 - `invoice_deliver(invoice_id)`: render and store the PDF if there is none (or it is
-  older than the invoice's last change), then email it once to the member.
-- `invoice_pdf_bytes(invoice)`: the stored PDF for downloads, rendered and stored first
-  when missing or out of date.
-- `invoice_delivery_reset(invoice_ids=...)`: mark PDFs out of date and emails unsent
-  (staff's "render & email again"); the next delivery does both once more.
+  older than the invoice's last change), then record the member's `invoice_issued`
+  notification once. The notifications app sends it on the member's channel (email
+  with the PDF attached, via `apps.notifications.rendering` / `emails`, or SMS, push…).
+- `invoice_pdf_bytes(invoice)`: the stored PDF for downloads and for that email,
+  rendered and stored first when missing or out of date.
+- `invoice_delivery_reset(invoice_ids=...)`: mark PDFs out of date and the notice
+  unsent (staff's "render & email again"); the next delivery renders the PDF and
+  records a new `invoice_issued` notification.
+
+`Invoice.emailed_at` means "the `invoice_issued` notification was recorded" (when the
+member is told, and on which channel, is the notification's `sent_at` / `channel`).
+
+Idempotency keys: the first notice is `invoice_issued:invoice:<id>`, the key the
+billing run records for invoices it issues (`apps.invoices.services.payments
+.invoice_notification`), so an invoice is announced once whichever records first. A
+resend after `invoice_delivery_reset` is `invoice_issued:invoice:<id>:resend:<n>`
+(n = 1, 2, ...: one more than the resends recorded so far). A delivery is a resend
+when the invoice has a stored PDF marked out of date (`pdf` set, `pdf_rendered_at`
+empty), a state only the reset leaves (storing a PDF always sets both). Caveat: a
+download between the reset and the delivery renders the PDF first, and the resend
+is then not recorded (never a duplicate notice; staff can ask again).
 
 Both are idempotent and safe to run twice at once:
 - the PDF is stored under a name of its own, then claimed with a conditional UPDATE
   (`pdf` still what it was); the loser deletes its file, so one file stays referenced;
-- the email is claimed first with `UPDATE ... SET emailed_at WHERE emailed_at IS NULL`
-  and sent only by the claimer; a failed send clears the claim and re-raises, so the
-  task's retry sends it (at most one email per invoice, barring a crash between the SMTP
-  hand-off and the next statement).
+- the notice is claimed with `UPDATE ... SET emailed_at WHERE emailed_at IS NULL` and
+  recorded by the claimer in the same transaction (`notifications_record`, sent when
+  it commits), so a failure leaves neither.
 
 Files go through `Invoice.pdf`'s storage (`STORAGES["default"]`) at
-`<schema>/invoices/<year>/<number>.pdf` (`invoice_pdf_upload_to`). Email uses Django's
-email API only, so any `EMAIL_BACKEND` (SMTP, anymail, locmem in tests) works.
+`<schema>/invoices/<year>/<number>.pdf` (`invoice_pdf_upload_to`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
-from email.utils import formataddr, parseaddr
-from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
-from django.core.mail import EmailMultiAlternatives
-from django.db import connection
-from django.template.loader import render_to_string
+from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.tenants.models import Gym
-from apps.tenants.selectors import current_gym
+from apps.notifications.models import Notification
+from apps.notifications.services import notifications_record
 
 from .models import Invoice
-from .pdf import Formatter, invoice_pay_link, invoice_pay_link_shown, invoice_pdf_render, invoice_period_text
+from .pdf import invoice_pdf_render
+from .services.payments import invoice_notification
 
 logger = logging.getLogger(__name__)
 
@@ -50,36 +61,38 @@ PDF_CONTENT_TYPE = "application/pdf"
 
 
 def invoice_deliver(invoice_id: int) -> str:
-    """Render and store the invoice's PDF, then email it to the member, each once.
+    """Render and store the invoice's PDF, then record the member's `invoice_issued`
+    notification, each once.
 
     - Drafts are left alone (no number yet; a draft PDF must not outlive its issue).
     - The PDF is rendered when `pdf` is empty or older than the invoice's last change
       (`updated_at` after `pdf_rendered_at`, e.g. paid before the task ran).
-    - The email goes when `emailed_at` is None, the invoice is open or paid, and the
-      member has an email address (void and uncollectible invoices are not emailed).
-    Returns what was done: "rendered+emailed", "rendered", "emailed" or "nothing".
-    Raises `Invoice.DoesNotExist` for an id not in the current gym's schema, and the
-    email backend's error (e.g. `smtplib.SMTPException`, an `OSError`) after clearing
-    the claim, so the task retries.
+    - The notice is recorded when `emailed_at` is None and the invoice is open or paid
+      (void and uncollectible invoices are not announced); the notifications app picks
+      the channel, or suppresses it when the member has no contact details.
+    Returns what was done: "rendered+notified", "rendered", "notified" or "nothing".
+    Raises `Invoice.DoesNotExist` for an id not in the current gym's schema, and
+    storage or database errors (the task retries; nothing half-done is kept).
     """
     invoice = Invoice.objects.select_related("member").get(pk=invoice_id)
     if invoice.status == Status.DRAFT:
         return "nothing"
+    resend = bool(invoice.pdf) and invoice.pdf_rendered_at is None  # left so by invoice_delivery_reset
     done = []
-    pdf: bytes | None = None
     if _pdf_outdated(invoice):
-        pdf = _pdf_store(invoice)
+        _pdf_store(invoice)
         done.append("rendered")
-    if _email_wanted(invoice) and _email_send_once(invoice, pdf=pdf):
-        done.append("emailed")
+    if _notice_wanted(invoice) and _notice_record_once(invoice, resend=resend):
+        done.append("notified")
     return "+".join(done) or "nothing"
 
 
 def invoice_delivery_reset(*, invoice_ids: Iterable[int]) -> int:
-    """Mark open and paid invoices' PDFs out of date and their email unsent (staff's
-    "render & email again"), so the next `invoice_deliver` renders and sends each once
-    more. The stored file stays until the new one replaces it. Returns how many invoices
-    were marked (drafts, void and uncollectible ones are skipped)."""
+    """Mark open and paid invoices' PDFs out of date and their notice unrecorded
+    (staff's "render & email again"), so the next `invoice_deliver` renders the PDF and
+    records a new `invoice_issued` notification (key `...:resend:<n>`, see the module
+    docstring) once more. The stored file stays until the new one replaces it. Returns
+    how many invoices were marked (drafts, void and uncollectible ones are skipped)."""
     return Invoice.objects.filter(pk__in=list(invoice_ids), status__in=EMAILED_STATUSES).update(
         pdf_rendered_at=None, emailed_at=None
     )
@@ -147,73 +160,28 @@ def _pdf_store(invoice: Invoice) -> bytes:
     return data
 
 
-# --- the email -----------------------------------------------------------------------------
+# --- the notice ----------------------------------------------------------------------------
 
 
-def _recipient(invoice: Invoice) -> str:
-    return (invoice.member.email or str((invoice.bill_to or {}).get("email") or "")).strip()
+def _notice_wanted(invoice: Invoice) -> bool:
+    return invoice.emailed_at is None and invoice.status in EMAILED_STATUSES
 
 
-def _email_wanted(invoice: Invoice) -> bool:
-    return invoice.emailed_at is None and invoice.status in EMAILED_STATUSES and bool(_recipient(invoice))
-
-
-def invoice_email_build(invoice: Invoice, *, pdf: bytes, gym: Gym | None = None) -> EmailMultiAlternatives:
-    """The invoice email to the member: subject "Invoice <number> from <gym>", a text
-    body with an HTML alternative (gym-branded, from `templates/invoices/email/`), the
-    PDF attached as `<number>.pdf`. From: `DEFAULT_FROM_EMAIL`'s address with the gym's
-    name; Reply-To: `Gym.billing_email` when set."""
-    gym = gym or current_gym()
-    context = invoice_email_context(invoice, gym=gym)
-    subject = " ".join(render_to_string("invoices/email/invoice_subject.txt", context).split())
-    text = render_to_string("invoices/email/invoice_issued.txt", context)
-    html = render_to_string("invoices/email/invoice_issued.html", context)
-    from_address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or settings.DEFAULT_FROM_EMAIL
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=text,
-        from_email=formataddr((gym.name, from_address)),
-        to=[_recipient(invoice)],
-        reply_to=[gym.billing_email] if gym.billing_email else None,
-        headers={"X-FitFlow-Invoice": invoice.number or str(invoice.pk)},
-    )
-    message.attach_alternative(html, "text/html")
-    message.attach(f"{invoice.number or invoice.pk}.pdf", pdf, PDF_CONTENT_TYPE)
-    return message
-
-
-def invoice_email_context(invoice: Invoice, *, gym: Gym) -> dict[str, Any]:
-    """What the invoice email templates print (money formatted in the invoice currency)."""
-    fmt = Formatter(currency=invoice.currency or gym.currency)
-    seller = invoice.seller or {}
-    return {
-        "gym_name": gym.name,
-        "legal_name": seller.get("legal_name") or gym.legal_name or gym.name,
-        "address_lines": [line.strip() for line in str(seller.get("address") or "").splitlines() if line.strip()],
-        "tax_number": seller.get("tax_number") or "",
-        "member_name": invoice.member.first_name or str((invoice.bill_to or {}).get("name") or ""),
-        "number": invoice.number,
-        "issue_date": fmt.date(invoice.issue_date),
-        "due_date": fmt.date(invoice.due_date),
-        "period": invoice_period_text(invoice, fmt),
-        "total": fmt.money(invoice.total),
-        "amount_due": fmt.money(invoice.amount_due),
-        "paid": invoice.status == Status.PAID,
-        "pay_link": invoice_pay_link(invoice, gym=gym) if invoice_pay_link_shown(invoice, gym=gym) else "",
-    }
-
-
-def _email_send_once(invoice: Invoice, *, pdf: bytes | None) -> bool:
-    """Claim the invoice's email (conditional UPDATE), send it, and return True; False
-    when another run claimed it first. A failed send clears the claim and re-raises."""
-    message = invoice_email_build(invoice, pdf=pdf if pdf is not None else _pdf_read(invoice))
-    claimed_at = timezone.now()
-    if not Invoice.objects.filter(pk=invoice.pk, emailed_at__isnull=True).update(emailed_at=claimed_at):
-        return False
-    try:
-        message.send()
-    except Exception:
-        Invoice.objects.filter(pk=invoice.pk, emailed_at=claimed_at).update(emailed_at=None)
-        raise
+def _notice_record_once(invoice: Invoice, *, resend: bool) -> bool:
+    """Claim the invoice's notice (conditional UPDATE of `emailed_at`) and record its
+    `invoice_issued` notification in the same transaction; True when this call claimed
+    it, False when another run did first."""
+    notice = invoice_notification(invoice, "invoice_issued")
+    with transaction.atomic():
+        claimed_at = timezone.now()
+        if not Invoice.objects.filter(pk=invoice.pk, emailed_at__isnull=True).update(emailed_at=claimed_at):
+            return False
+        if resend:
+            prefix = f"{notice.idempotency_key}:resend:"
+            count = Notification.objects.filter(idempotency_key__startswith=prefix).count() + 1
+            notice = dataclasses.replace(
+                notice, idempotency_key=f"{prefix}{count}", data={**notice.data, "resend": count}
+            )
+        notifications_record([notice])
     invoice.emailed_at = claimed_at
     return True
