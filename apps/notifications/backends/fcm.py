@@ -71,7 +71,8 @@ class _TimeoutRequest(GoogleAuthRequest):
 
 _credentials: dict[tuple[str, str], service_account.Credentials] = {}
 _credentials_lock = threading.Lock()
-_refresh_lock = threading.Lock()  # one token request at a time, not one per thread
+# One token request at a time per key (not one per thread); other gyms' keys don't wait.
+_refresh_locks: dict[tuple[str, str], threading.Lock] = {}
 
 
 def _credentials_for(config: MessagingSettings) -> tuple[tuple[str, str], service_account.Credentials]:
@@ -86,12 +87,14 @@ def _credentials_for(config: MessagingSettings) -> tuple[tuple[str, str], servic
             except (ValueError, TypeError, KeyError) as exc:
                 raise PermanentSendError(f"FCM service account key is not valid: {exc}") from exc
             _credentials[key] = credentials
+            _refresh_locks[key] = threading.Lock()
     return key, credentials
 
 
 def _forget_credentials(key: tuple[str, str]) -> None:
     with _credentials_lock:
         _credentials.pop(key, None)
+        _refresh_locks.pop(key, None)
 
 
 class FcmPushBackend:
@@ -146,7 +149,7 @@ class FcmPushBackend:
         ("transient", error); raises PermanentSendError."""
         token = body["message"]["token"]
         for attempt in range(2):
-            access_token = self._access_token(credentials, force=attempt > 0)
+            access_token = self._access_token(cache_key, credentials, force=attempt > 0)
             try:
                 response = self._session.post(
                     url, json=body, headers={"Authorization": f"Bearer {access_token}"}, timeout=FCM_TIMEOUT
@@ -174,12 +177,14 @@ class FcmPushBackend:
             _forget_credentials(cache_key)
         raise PermanentSendError(text)
 
-    def _access_token(self, credentials: service_account.Credentials, *, force: bool = False) -> str:
+    def _access_token(
+        self, cache_key: tuple[str, str], credentials: service_account.Credentials, *, force: bool = False
+    ) -> str:
         """A valid OAuth 2.0 access token of `credentials`: the cached one until google-auth
         considers it expired (a few minutes before `expires_in`), else a new one from the
         key's token endpoint. Raises TransientSendError (network, retryable grant error) or
         PermanentSendError (the grant was refused)."""
-        with _refresh_lock:
+        with _refresh_locks.get(cache_key) or threading.Lock():
             if force or not credentials.valid:
                 try:
                     credentials.refresh(self._auth_request)
