@@ -294,6 +294,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for a choice set used by several fields (the channel of each category).
+    "ENUM_NAME_OVERRIDES": {"NotificationChannelEnum": "apps.notifications.models.Channel"},
 }
 
 # --- Files ------------------------------------------------------------------------------
