@@ -147,7 +147,7 @@ def notification_render(
 ) -> Rendered:
     """Render `notification` for `member` of `gym` (run in the gym's schema) to go on
     `channel` (a `Channel` value; attachments only for "email"). `config` is the gym's
-    messaging settings (sender name shown in the footer). Never raises for an unknown
+    messaging settings (templates get its `sender_name`). Never raises for an unknown
     kind or a missing data key; raises what storage raises when the invoice PDF of an
     `invoice_issued` email cannot be read or rendered (the send is retried)."""
     kind = notification.kind if _SAFE_KIND.match(notification.kind or "") else "generic"
@@ -318,7 +318,6 @@ def _base_context(
         "transactional": transactional,
         "gym_name": gym.name,
         "sender_name": config.sender_name or gym.name,
-        "gym_url": base_url + "/",
         "gym_logo_url": logo,
         "gym_address_lines": [line.strip() for line in (gym.address or "").splitlines() if line.strip()],
         "first_name": member.first_name or "",
