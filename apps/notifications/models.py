@@ -155,7 +155,8 @@ class MessagingSettings(models.Model):
         default=120, help_text=_("How long before a class its reminder is sent, in minutes.")
     )
     twilio_account_sid = models.CharField(max_length=64, blank=True)
-    twilio_auth_token = EncryptedTextField(blank=True, default="")
+    # null: the encrypted field stores an empty value as NULL.
+    twilio_auth_token = EncryptedTextField(blank=True, default="", null=True)
     sms_from = models.CharField(max_length=32, blank=True, help_text=_("Twilio number or sender id for SMS."))
     whatsapp_from = models.CharField(
         max_length=32, blank=True, help_text=_("Twilio WhatsApp sender, e.g. +14155238886.")
@@ -164,7 +165,9 @@ class MessagingSettings(models.Model):
         default=dict, blank=True, help_text=_("Approved WhatsApp template (Content SID) per notification kind.")
     )
     fcm_project_id = models.CharField(max_length=120, blank=True)
-    fcm_service_account = EncryptedTextField(blank=True, default="", help_text=_("The service account's JSON key."))
+    fcm_service_account = EncryptedTextField(
+        blank=True, default="", null=True, help_text=_("The service account's JSON key.")
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -313,6 +313,8 @@ def _send_one(
     try:
         provider_id, subject = _deliver(notification, choice=choice, gym=gym, config=config, tokens=tokens)
     except backends.PermanentSendError as exc:
+        if invalid := getattr(exc, "invalid_tokens", None):  # every device token was unregistered
+            Device.objects.filter(token__in=invalid).delete()
         _finish(notification, status=Status.FAILED, error=str(exc), channel=choice.channel, recipient=choice.recipient)
         return "failed"
     except Exception as exc:  # transient (network, 5xx, 429, SMTP) or a bug: retry, then fail

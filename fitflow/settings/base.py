@@ -377,7 +377,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # The stripe library logs every request at INFO; its errors reach us as exceptions.
     # WeasyPrint logs each render's steps at INFO.
-    "loggers": {"stripe": {"level": "WARNING"}, "weasyprint": {"level": "WARNING"}},
+    # The twilio library logs each request, message body included (members' personal data).
+    "loggers": {
+        "stripe": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "twilio": {"level": "WARNING"},
+    },
 }
 HEALTH_CELERY_TIMEOUT = env.float("HEALTH_CELERY_TIMEOUT", default=1.0)
 CSRF_FAILURE_VIEW = "apps.core.views.csrf_failure"
