@@ -31,6 +31,7 @@ from apps.bookings.services import credits_summary
 from apps.checkins.selectors import member_check_ins, member_visit_count
 from apps.invoices.views import member_invoices_tab_context
 from apps.memberships.selectors import membership_history
+from apps.notifications.views import member_notifications_tab_context
 from apps.staff.access import require_gym_role
 from apps.staff.roles import Role
 from apps.tenants.selectors import gym_phone_region
@@ -62,6 +63,7 @@ TABS = [
     ("bookings", "Bookings"),
     ("checkins", "Check-ins"),
     ("invoices", "Invoices"),
+    ("notifications", "Notifications"),
 ]
 
 
@@ -205,6 +207,8 @@ def member_detail_view(request: HttpRequest, member_id: int) -> HttpResponse:
         context["visits_30_days"] = member_visit_count(member=member, since=timezone.now() - THIRTY_DAYS)
     elif tab == "invoices":
         context.update(member_invoices_tab_context(request, member))
+    elif tab == "notifications":
+        context.update(member_notifications_tab_context(request, member))
     template = "members/detail.html#tabs" if _partial(request) else "members/detail.html"
     return render(request, template, context)
 
