@@ -10,8 +10,8 @@ through a service with the admin user as actor:
   and the ones whose rule fails (e.g. paid, so not voidable) are named with the
   service's message;
 - "Render & email again" marks issued (open or paid) invoices' PDF out of date and
-  their email unsent (`delivery.invoice_delivery_reset`) and queues
-  `invoice_deliver_task` for each after the commit.
+  their notice unsent (`delivery.invoice_delivery_reset`) and queues
+  `invoice_deliver_task` for each after the commit (a new `invoice_issued` notification).
 Stripe customers show the saved card's brand, last digits and expiry, never the
 PaymentMethod id; Stripe events are the dedup log of what was applied.
 Changelists join what they show, so a page costs the same few queries however many
@@ -269,8 +269,9 @@ class InvoiceAdmin(MoneyDocumentAdmin):
     @admin.action(description="Render & email again")
     def deliver_again(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         """Queue `invoice_deliver_task` for each selected open or paid invoice, after
-        marking its PDF out of date and its email unsent, so the task renders and sends
-        it once more (the task does each at most once per marking)."""
+        marking its PDF out of date and its notice unsent, so the task renders it and
+        records a new `invoice_issued` notification, which the notifications app sends
+        (the task does each at most once per marking)."""
         from .delivery import invoice_delivery_reset  # loads the PDF renderer: only when asked
 
         issued = list(

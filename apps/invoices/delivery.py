@@ -69,7 +69,10 @@ def invoice_deliver(invoice_id: int) -> str:
       (`updated_at` after `pdf_rendered_at`, e.g. paid before the task ran).
     - The notice is recorded when `emailed_at` is None and the invoice is open or paid
       (void and uncollectible invoices are not announced); the notifications app picks
-      the channel, or suppresses it when the member has no contact details.
+      the channel, or suppresses it when the member has no contact details. Invoices
+      collected from a saved card are announced by their `payment_received` receipt
+      (which carries the PDF) or `payment_failed` notice instead, unless staff asked
+      for the email again.
     Returns what was done: "rendered+notified", "rendered", "notified" or "nothing".
     Raises `Invoice.DoesNotExist` for an id not in the current gym's schema, and
     storage or database errors (the task retries; nothing half-done is kept).
@@ -82,7 +85,7 @@ def invoice_deliver(invoice_id: int) -> str:
     if _pdf_outdated(invoice):
         _pdf_store(invoice)
         done.append("rendered")
-    if _notice_wanted(invoice) and _notice_record_once(invoice, resend=resend):
+    if _notice_wanted(invoice, resend=resend) and _notice_record_once(invoice, resend=resend):
         done.append("notified")
     return "+".join(done) or "nothing"
 
@@ -163,7 +166,12 @@ def _pdf_store(invoice: Invoice) -> bytes:
 # --- the notice ----------------------------------------------------------------------------
 
 
-def _notice_wanted(invoice: Invoice) -> bool:
+def _notice_wanted(invoice: Invoice, *, resend: bool) -> bool:
+    # A card-collected invoice is announced by its receipt (`payment_received`, with the
+    # PDF) or its failure notice, not twice: as Stripe sends only a receipt for a charged
+    # subscription invoice. Staff's "render & email again" sends it anyway.
+    if invoice.auto_collect and not resend:
+        return False
     return invoice.emailed_at is None and invoice.status in EMAILED_STATUSES
 
 

@@ -1,5 +1,5 @@
 """Celery tasks of the invoices app (DESIGN.md 5): the billing run, Stripe events, the
-daily reconciliation, and rendering and emailing invoice PDFs.
+daily reconciliation, and rendering invoice PDFs and announcing them to members.
 
 - `billing_run_dispatch_task` (beat, hourly) queues `billing_run_task` for each running
   gym whose local `billing_hour` has come and whose run has not completed today
@@ -7,7 +7,8 @@ daily reconciliation, and rendering and emailing invoice PDFs.
   is caught up at the next hour; a second run the same day finds nothing to do anyway.
 - `stripe_event_apply_task` applies one routed Connect event in the gym's schema.
 - `stripe_reconcile_dispatch_task` (beat, daily) fans out `stripe_reconcile_task`.
-- `invoice_deliver_task` renders the PDF and emails it (queue `documents`, so slow
+- `invoice_deliver_task` renders the PDF and records the member's `invoice_issued`
+  notification, which the notifications app sends (queue `documents`, so slow
   PDF rendering never holds up billing).
 Tasks take ids (or the event dict), are idempotent and use `acks_late`.
 """
@@ -117,8 +118,9 @@ def stripe_reconcile_task(gym_id: int) -> dict[str, int]:
 
 @app.task(acks_late=True, autoretry_for=(OSError,), retry_backoff=10, max_retries=5)
 def invoice_deliver_task(invoice_id: int) -> str:
-    """Render the invoice's PDF (if not yet rendered) and email it to the member (if not
-    yet emailed), in the current gym's schema. Idempotent. Returns what it did."""
+    """Render the invoice's PDF (if not yet rendered) and record the member's
+    `invoice_issued` notification (if not yet recorded; `delivery.invoice_deliver`), in
+    the current gym's schema. Idempotent. Returns what it did."""
     from apps.tenants.selectors import current_gym
 
     from .delivery import invoice_deliver

@@ -43,7 +43,8 @@ METHOD:PUBLISH, UID `booking-<id>@<schema>.fitflow`, times in UTC) and, while th
 booking is confirmed, `check-in-qr.png`: the booking's check-in code
 (`apps.bookings.qr.booking_qr_token`, which `apps.checkins.qr.qr_identify` accepts at
 the desk until the class ends + 2 h; the member's rotating code lives 60 s, useless in
-an email). `invoice_issued` gets the invoice PDF (`apps.invoices.delivery.invoice_pdf_bytes`).
+an email). `invoice_issued` and `payment_received` get the invoice PDF
+(`apps.invoices.delivery.invoice_pdf_bytes`).
 
 WhatsApp template variables ({"1": ..., "2": ..., "3": ...}, Twilio Content API): 1 is
 always the member's first name; 2 and 3 per kind as `WHATSAPP_VARIABLES` lists (e.g.
@@ -466,6 +467,7 @@ def _attachments(
     makers: dict[str, Callable[[], list[Attachment]]] = {
         "booking_confirmed": lambda: _booking_attachments(notification, gym, context, objects),
         "invoice_issued": lambda: _invoice_attachments(objects),
+        "payment_received": lambda: _invoice_attachments(objects),  # the receipt carries the invoice
     }
     maker = makers.get(kind)
     return maker() if maker else []

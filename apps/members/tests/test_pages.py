@@ -74,7 +74,7 @@ def test_every_staff_role_opens_the_member_pages(login, member: Member, role: Ro
     client = login(role)
     for url in _member_pages(member.pk):
         assert client.get(url).status_code == 200, (role, url)
-    for tab in ["profile", "memberships", "bookings", "checkins", "invoices"]:
+    for tab in ["profile", "memberships", "bookings", "checkins", "invoices", "notifications"]:
         assert client.get(f"/members/{member.pk}/?tab={tab}").status_code == 200, (role, tab)
 
 

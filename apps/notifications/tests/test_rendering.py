@@ -362,9 +362,11 @@ def test_invoice_issued_email_carries_the_stored_pdf(world: World) -> None:
     text = subprocess.run(["pdftotext", "-", "-"], input=pdf.content, capture_output=True, check=True).stdout.decode()
     assert str(world.invoice.number) in text
     assert "attached as a PDF" in rendered.text
-    # other channels and other kinds attach nothing
+    # the receipt carries the same PDF; other channels and other kinds attach nothing
+    [receipt_pdf] = render(world, notification_of(world, "payment_received")).attachments
+    assert receipt_pdf.content == pdf.content
     assert render(world, notification, Channel.SMS).attachments == []
-    assert render(world, notification_of(world, "payment_received")).attachments == []
+    assert render(world, notification_of(world, "payment_failed")).attachments == []
 
 
 def test_payment_failed_links_to_the_card_update_page(world: World) -> None:
