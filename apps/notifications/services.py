@@ -48,6 +48,7 @@ from apps.tenants.selectors import current_gym, current_schema_name
 from . import backends
 from .kinds import KINDS, kind_category
 from .models import Category, Channel, Device, MessagingSettings, Notification, NotificationPreference
+from .selectors import messaging_settings
 
 logger = logging.getLogger(__name__)
 
@@ -229,11 +230,6 @@ class SendCounts:
         return dict(self.__dict__)
 
 
-def messaging_settings_current() -> MessagingSettings:
-    """The current gym's messaging settings (its single row, or unsaved defaults)."""
-    return MessagingSettings.objects.order_by("pk").first() or MessagingSettings()
-
-
 def notifications_send(notification_ids: Sequence[int], *, now: datetime.datetime | None = None) -> SendCounts:
     """Send the pending, due notifications among `notification_ids` in the current gym
     (see the module docstring), each exactly once. Returns the counts. Provider errors
@@ -247,7 +243,7 @@ def notifications_send(notification_ids: Sequence[int], *, now: datetime.datetim
         return counts
     gym = current_gym()
     tz = gym_tzinfo(gym)
-    config = messaging_settings_current()
+    config = messaging_settings()
     notifications = list(
         Notification.objects.filter(pk__in=claimed).select_related("member", "member__notification_preference")
     )
@@ -445,7 +441,6 @@ __all__ = [
     "ChannelChoice",
     "NotificationInput",
     "SendCounts",
-    "messaging_settings_current",
     "notification_channel",
     "notification_record",
     "notifications_due",

@@ -15,6 +15,7 @@ from apps.checkins.demo import demo_checkins_seed
 from apps.classes.demo import demo_timetable_seed
 from apps.invoices.demo import demo_invoices_seed
 from apps.members.demo import demo_members_seed
+from apps.notifications.demo import demo_notifications_seed
 from apps.staff.roles import Role
 from apps.staff.services import staff_role_assign
 from apps.tenants.dispatch import gym_tzinfo
@@ -74,6 +75,8 @@ class Command(BaseCommand):
             # After members, memberships and bookings: visits follow the memberships
             # and every attended class booking gets its check-in.
             check_ins = demo_checkins_seed(gym=gym, desk=_user("desk@demo.localhost"))
+            # Last: what the seeds above recorded is history, delivered when recorded.
+            notices = demo_notifications_seed()
         if created:
             self.stdout.write(f"Demo gym: {created} members, 6 plans and their memberships created.")
         if sessions:
@@ -82,6 +85,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Demo gym: {invoices} invoices over six months created, with their payments.")
         if check_ins:
             self.stdout.write(f"Demo gym: {check_ins} check-ins over six weeks created, some members in the gym now.")
+        if notices:
+            self.stdout.write(f"Demo gym: {notices} notifications in the log (old ones marked delivered, not sent).")
         port = options["port"]
         self.stdout.write(
             "\n".join(
