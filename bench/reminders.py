@@ -329,9 +329,15 @@ class Workers:
 
 
 def queues_clear(redis_url: str) -> None:
+    """Empty the bench's queue and drop the task results left in its Redis database
+    (the send tasks' counts, which nothing reads)."""
     import redis
 
-    redis.Redis.from_url(redis_url).delete(*QUEUES)
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*QUEUES)
+    results = list(client.scan_iter("celery-task-meta-*", count=1000))
+    if results:
+        client.delete(*results)
 
 
 # --- the run ---------------------------------------------------------------------------------------------
