@@ -212,10 +212,6 @@ def gyms_seed(
                 sender_name=gym.name,
                 sms_from="FitFlow",
                 class_reminder_minutes=120,
-                # the console backends need no credentials; an empty EncryptedTextField
-                # would be saved as NULL into its NOT NULL column
-                twilio_auth_token="-",
-                fcm_service_account="-",
             )
             classes = GymClass.objects.bulk_create(
                 GymClass(name=name, capacity=SESSION_SIZE, location=f"Studio {i + 1}")

@@ -176,8 +176,7 @@ def test_class_reminders_skip_cancelled_sessions_and_bookings_that_are_not_confi
 def test_class_reminder_lead_comes_from_the_gyms_messaging_settings(joburg: Gym) -> None:
     now = utc(2026, 3, 2, 8, 0)
     with tenant_context(joburg):
-        # (tokens given: an empty EncryptedTextField saves NULL into a NOT NULL column)
-        MessagingSettings.objects.create(class_reminder_minutes=30, twilio_auth_token="-", fcm_service_account="-")
+        MessagingSettings.objects.create(class_reminder_minutes=30)
         inside = booked(session_at(now + 30 * M))
         outside = booked(session_at(now + 31 * M))
 
