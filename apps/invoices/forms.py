@@ -16,6 +16,7 @@ from django import forms
 from django.utils import timezone
 
 from apps.core.errors import DomainError
+from apps.core.forms import DateRangeForm
 
 from .models import Invoice, Payment
 from .services import MANUAL_METHODS
@@ -42,7 +43,7 @@ class ServiceErrorMixin:
         self.add_error(target, forms.ValidationError(exc.message, code=exc.code))  # type: ignore[attr-defined]
 
 
-class InvoiceFilterForm(forms.Form):
+class InvoiceFilterForm(DateRangeForm):
     """The invoice list's search and filters (all optional, from the query string). A
     bad value is shown on its field and that filter alone is left out."""
 
@@ -56,14 +57,8 @@ class InvoiceFilterForm(forms.Form):
     overdue = forms.BooleanField(required=False, label="Overdue only")
     issued_from = forms.DateField(required=False, label="Issued from", widget=_date_widget())
     issued_to = forms.DateField(required=False, label="Issued to", widget=_date_widget())
+    date_range = ("issued_from", "issued_to")
     page = forms.IntegerField(required=False, min_value=1)
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        start, end = cleaned.get("issued_from"), cleaned.get("issued_to")
-        if start and end and start > end:
-            self.add_error("issued_to", "The end date is before the start date.")
-        return cleaned
 
     def filters(self) -> dict[str, Any]:
         """Keyword arguments for `invoice_list` (fields with bad values are left out)."""

@@ -18,6 +18,7 @@ from typing import Any
 from django import forms
 
 from apps.core.errors import DomainError
+from apps.core.forms import DateRangeForm
 
 from . import preferences
 from .errors import NotificationError
@@ -48,7 +49,7 @@ class ServiceErrorMixin:
         self.add_error(target, forms.ValidationError(exc.message, code=exc.code))  # type: ignore[attr-defined]
 
 
-class NotificationFilterForm(forms.Form):
+class NotificationFilterForm(DateRangeForm):
     """The log's search and filters (all optional, from the query string). A bad value
     is shown on its field and that filter alone is left out."""
 
@@ -67,18 +68,12 @@ class NotificationFilterForm(forms.Form):
     created_from = forms.DateField(required=False, label="From", widget=_date_widget())
     created_to = forms.DateField(required=False, label="To", widget=_date_widget())
     member = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput, label="Member id")
+    date_range = ("created_from", "created_to")
     page = forms.IntegerField(required=False, min_value=1)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["kind"].choices = [("", "Any kind"), *notification_kind_choices()]  # type: ignore[attr-defined]
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        start, end = cleaned.get("created_from"), cleaned.get("created_to")
-        if start and end and start > end:
-            self.add_error("created_to", "The end date is before the start date.")
-        return cleaned
 
     def filters(self) -> dict[str, Any]:
         """Keyword arguments for `selectors.notification_log` (bad fields left out)."""

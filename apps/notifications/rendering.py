@@ -147,7 +147,8 @@ def notification_render(
     notification: Notification, *, member: Member, gym: Gym, config: MessagingSettings, channel: str
 ) -> Rendered:
     """Render `notification` for `member` of `gym` (run in the gym's schema) to go on
-    `channel` (a `Channel` value; attachments only for "email"). `config` is the gym's
+    `channel` (a `Channel` value; attachments and the text and HTML bodies only for
+    "email"). `config` is the gym's
     messaging settings (templates get its `sender_name`). Never raises for an unknown
     kind or a missing data key; raises what storage raises when the invoice PDF of an
     `invoice_issued` email cannot be read or rendered (the send is retried)."""
@@ -158,6 +159,7 @@ def notification_render(
     context = _base_context(member=member, gym=gym, config=config, kind=kind, category=category, channel=channel)
     objects: dict[str, Any] = {}
     if kind in BOOKING_KINDS:
+        objects["kind"] = kind
         context |= _booking_context(data, fmt, objects)
     elif kind in INVOICE_KINDS:
         context |= _invoice_context(data, fmt, gym, objects)
@@ -178,10 +180,11 @@ def notification_render(
     context["preheader"] = short
     subject = " ".join(render_to_string(_templates("email", kind, ".subject.txt"), context).split())
     context["subject"] = subject
+    email = channel == Channel.EMAIL  # the bodies only for email: SMS and push use `short`
     return Rendered(
         subject=subject,
-        text=_tidy(render_to_string(_templates("email", kind, ".txt"), context)),
-        html=render_to_string(_templates("email", kind, ".html"), context),
+        text=_tidy(render_to_string(_templates("email", kind, ".txt"), context)) if email else "",
+        html=render_to_string(_templates("email", kind, ".html"), context) if email else "",
         short=short,
         attachments=attachments,
         template_variables=_whatsapp_variables(kind, context),
@@ -334,7 +337,11 @@ def _booking_context(data: dict[str, Any], fmt: Formats, objects: dict[str, Any]
     from apps.classes.models import ClassSession
 
     booking = session = None
-    if (booking_id := _int(data.get("booking_id"))) is not None:
+    booking_id = _int(data.get("booking_id"))
+    # Scheduled reminders carry what they print; only a confirmation (its .ics and QR)
+    # or a payload without the class and time reads the booking (one query a message).
+    complete = data.get("class_name") and data.get("starts_at") and data.get("ends_at")
+    if booking_id is not None and (objects.get("kind") == "booking_confirmed" or not complete):
         booking = Booking.objects.select_related("session__gym_class").filter(pk=booking_id).first()
         session = booking.session if booking else None
     if session is None and (session_id := _int(data.get("session_id"))) is not None:
@@ -342,7 +349,7 @@ def _booking_context(data: dict[str, Any], fmt: Formats, objects: dict[str, Any]
     objects |= {"booking": booking, "session": session, "booking_id": booking_id}
     starts = _datetime(data.get("starts_at")) or (session.starts_at if session else None)
     length = session.ends_at - session.starts_at if session else datetime.timedelta(minutes=DEFAULT_CLASS_MINUTES)
-    ends = starts + length if starts else None
+    ends = _datetime(data.get("ends_at")) or (starts + length if starts else None)
     objects |= {"starts": starts, "ends": ends}
     gym_class = session.gym_class if session else None
     credits_refunded = _int(data.get("credits_refunded")) or 0

@@ -125,7 +125,7 @@ def class_reminders_record(*, now: datetime.datetime) -> int:
 
     Key `class_reminder:booking:<id>:<session start, ISO UTC>`, so a session moved to
     another time gets a new reminder, and one booked inside the window still gets one.
-    Data: booking_id, session_id, class_name, starts_at (ISO UTC), location (the
+    Data: booking_id, session_id, class_name, starts_at and ends_at (ISO UTC), location (the
     class's room, may be ""), instructor (the session's, else the class's default, by
     name; omitted when there is none) and due_at (starts_at - lead, ISO UTC; the send
     pipeline drops a reminder held back until after the class). Four queries at most
@@ -150,6 +150,7 @@ def class_reminders_record(*, now: datetime.datetime) -> int:
             "session__gym_class__name",
             "session__gym_class__location",
             "instructor",
+            "session__ends_at",
         )
     )
     instructor_ids = {row[6] for row in rows if row[6] is not None}
@@ -158,13 +159,14 @@ def class_reminders_record(*, now: datetime.datetime) -> int:
         for pk, first, last in User.objects.filter(pk__in=instructor_ids).values_list("pk", "first_name", "last_name")
     }
     items = []
-    for booking_id, member_id, session_id, starts_at, class_name, location, instructor_id in rows:
+    for booking_id, member_id, session_id, starts_at, class_name, location, instructor_id, ends_at in rows:
         starts = _utc_iso(starts_at)
         data: dict[str, Any] = {
             "booking_id": booking_id,
             "session_id": session_id,
             "class_name": class_name,
             "starts_at": starts,
+            "ends_at": _utc_iso(ends_at),
             "location": location,
             "due_at": _utc_iso(starts_at - lead),
         }

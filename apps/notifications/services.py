@@ -36,14 +36,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pgbulk
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from apps.members.models import Member
 from apps.tenants.dispatch import gym_tzinfo
 from apps.tenants.models import Gym
 from apps.tenants.selectors import current_gym, current_schema_name
+from fitflow.db.base import search_path_cached
 
 from . import backends
 from .kinds import KINDS, kind_category
@@ -230,33 +233,57 @@ class SendCounts:
         return dict(self.__dict__)
 
 
+# Outcomes are written in batches of this many (one UPDATE ... FROM VALUES each): a
+# worker that dies loses at most this many "sent" records, and those are failed as
+# stuck, never sent twice.
+WRITE_EVERY = 50
+_WRITTEN = ["status", "reason", "channel", "recipient", "provider_id", "subject", "error", "attempts"]
+_WRITTEN += ["scheduled_for", "sent_at", "failed_at"]
+
+
 def notifications_send(notification_ids: Sequence[int], *, now: datetime.datetime | None = None) -> SendCounts:
     """Send the pending, due notifications among `notification_ids` in the current gym
     (see the module docstring), each exactly once. Returns the counts. Provider errors
-    never raise: they end in the notification's status. Returns `retry_at`-held ones in
-    `held`; the caller (`notifications_send_task`) queues their retry."""
+    never raise: they end in the notification's status. Ones held back for a retry are
+    counted in `held`; the caller (`notifications_send_task`) queues their retry.
+    A handful of statements per batch: the claim, one read of the notifications with
+    their members and preferences, one of the devices, and the outcomes written
+    `WRITE_EVERY` at a time; the gym's schema is set once (`search_path_cached`)."""
     now = now or timezone.now()
+    with search_path_cached():
+        return _send(list(notification_ids), now=now)
+
+
+def _send(notification_ids: list[int], *, now: datetime.datetime) -> SendCounts:
     counts = SendCounts()
-    claimed = _claim(list(notification_ids), now=now)
+    claimed = _claim(notification_ids, now=now)
     counts.skipped = len(set(notification_ids)) - len(claimed)
     if not claimed:
         return counts
     gym = current_gym()
+    prefetch_related_objects([gym], "domains")  # links in every message name the gym's host
     tz = gym_tzinfo(gym)
     config = messaging_settings()
     notifications = list(
-        Notification.objects.filter(pk__in=claimed).select_related("member", "member__notification_preference")
+        Notification.objects.filter(pk__in=claimed)
+        .select_related("member", "member__notification_preference")
+        .order_by("pk")
     )
     tokens: dict[int, list[str]] = {}
-    for member_id, token in Device.objects.filter(member_id__in={n.member_id for n in notifications}).values_list(
-        "member_id", "token"
-    ):
+    devices = Device.objects.filter(member_id__in={n.member_id for n in notifications})
+    for member_id, token in devices.values_list("member_id", "token"):
         tokens.setdefault(member_id, []).append(token)
+    done: list[Notification] = []
     for notification in notifications:
         outcome = _send_one(
             notification, gym=gym, tz=tz, config=config, tokens=tokens.get(notification.member_id, []), now=now
         )
         setattr(counts, outcome, getattr(counts, outcome) + 1)
+        done.append(notification)
+        if len(done) >= WRITE_EVERY:
+            pgbulk.update(Notification, done, _WRITTEN)
+            done = []
+    pgbulk.update(Notification, done, _WRITTEN)
     return counts
 
 
@@ -385,27 +412,23 @@ _TEXT_LIMITS = {"error": 500, "provider_id": 120, "subject": 200, "recipient": 2
 
 
 def _finish(notification: Notification, *, status: str, **fields: str) -> None:
+    """Set the final outcome on the claimed `notification` (written by `_send`)."""
     now = timezone.now()
-    values: dict[str, Any] = {"status": status, "scheduled_for": None, **fields}
+    notification.status, notification.scheduled_for = status, None
     if status == Status.SENT:
-        values |= {"sent_at": now, "error": ""}
+        notification.sent_at, notification.error = now, ""
     elif status == Status.FAILED:
-        values["failed_at"] = now
-    for name, limit in _TEXT_LIMITS.items():
-        if name in values:
-            values[name] = str(values[name])[:limit]
-    Notification.objects.filter(pk=notification.pk, status=Status.SENDING).update(**values)
+        notification.failed_at = now
+    for name, value in fields.items():
+        setattr(notification, name, str(value)[: _TEXT_LIMITS.get(name, 500)])
 
 
 def _hold(notification: Notification, *, until: datetime.datetime, error: str, attempts_back: bool) -> None:
     """Back to pending until `until` (a retry, or the end of quiet hours, which does not
-    count as an attempt)."""
-    from django.db.models import F
-
-    values: dict[str, Any] = {"status": Status.PENDING, "scheduled_for": until, "error": error[:500]}
+    count as an attempt); written by `_send`."""
+    notification.status, notification.scheduled_for, notification.error = Status.PENDING, until, error[:500]
     if attempts_back:
-        values["attempts"] = F("attempts") - 1
-    Notification.objects.filter(pk=notification.pk, status=Status.SENDING).update(**values)
+        notification.attempts -= 1
 
 
 def notifications_due(*, now: datetime.datetime | None = None, lost_after_seconds: int = 120) -> list[int]:

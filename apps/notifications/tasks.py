@@ -31,7 +31,7 @@ SWEEP_JITTER_SECONDS = 10
 SCHEDULE_JITTER_SECONDS = 30
 
 
-@app.task(acks_late=True)
+@app.task(acks_late=True, ignore_result=True)
 def notifications_send_task(notification_ids: list[int]) -> dict[str, int]:
     """Send the notifications (ids) in the current gym's schema (the `_schema_name`
     header); queue the retry of any held back for a transient error. Returns the counts."""

@@ -137,6 +137,7 @@ def test_class_reminder_data_names_the_class_room_instructor_and_due_time(joburg
             "session_id": with_coach.session_id,
             "class_name": "Sunrise Yoga",
             "starts_at": "2026-03-02T09:30:00+00:00",
+            "ends_at": "2026-03-02T10:30:00+00:00",
             "location": "Studio 2",
             "instructor": "Thandi Nkosi",
             "due_at": "2026-03-02T07:30:00+00:00",

@@ -313,3 +313,27 @@ def test_one_gyms_sweep_never_sends_anothers_notifications(gym: Gym, gym_b: Gym)
     with tenant_context(gym_b):
         assert Notification.objects.get(pk=theirs.pk).status == "pending"
     assert [e.to for e in mail.outbox] == [[mine.member.email]]
+
+
+def test_sending_a_batch_takes_the_same_statements_for_5_or_20_reminders(gym: Gym) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def batch(n: int) -> list[int]:
+        ids = []
+        for _ in range(n):
+            starts = at(15)
+            data = {"class_name": "Yoga", "starts_at": starts.isoformat(), "ends_at": at(16).isoformat()}
+            ids.append(record(member(), "class_reminder", booking_id=1, **data).pk)
+        return ids
+
+    notifications_send(batch(1), now=at(12))  # the gym's settings row is made on first use
+    few, many = batch(5), batch(20)
+    with CaptureQueriesContext(connection) as small:
+        assert notifications_send(few, now=at(12)).sent == 5
+    with CaptureQueriesContext(connection) as large:
+        assert notifications_send(many, now=at(12)).sent == 20
+    # the claim, the notifications with members and preferences, devices, the gym's
+    # domains and settings, and the outcomes: no statement per message
+    assert len(large.captured_queries) == len(small.captured_queries) <= 8, [q["sql"][:60] for q in large]
+    assert len(mail.outbox) == 26
