@@ -40,7 +40,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check apps fitflow
 	$(VENV)/bin/mypy apps fitflow
 
-BENCH ?= provision members member_import booking_contention checkin_live billing_run
+BENCH ?= provision members member_import booking_contention checkin_live billing_run reminders
 
 bench: venv
 	for b in $(BENCH); do $(DEVSTACK) exec -- $(PY) bench/$$b.py $(BENCH_ARGS) || exit 1; done

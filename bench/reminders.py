@@ -57,8 +57,7 @@ queue (`celery`) before and after. `DJANGO_SETTINGS_MODULE=fitflow.settings.loca
 recorded and sent in this process (`services.notifications_send`, what the send task
 calls) with every SQL statement counted (per table) and timed and rendering and email
 building timed, to show where a message's time goes (the console backends' log lines
-are switched off there): half as the code stands, half with `SUGGESTED` changes
-applied from outside; `--cprofile N` adds cProfile's top N of the first half.
+are switched off there); `--cprofile N` adds cProfile's top N functions.
 
 Options: `--gyms N`, `--bookings N`, `--workers N`, `--pool prefork|threads`,
 `--sms SHARE`, `--push SHARE`, `--timeout S`, `--profile`, `--profile-bookings N`,
@@ -69,7 +68,6 @@ Prints the figures, PASS/FAIL per check and, last, one line of JSON.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import datetime
 import json
@@ -395,14 +393,11 @@ def dispatch_round(gyms: list[Any], *, expected: int, timeout: float) -> dict[st
 def profile_one_gym(opts: argparse.Namespace) -> dict[str, Any]:
     """Seed one more gym of `--profile-bookings` bookings and record its reminders (the
     send tasks this queues are cleared with the queue: the workers are stopped), then
-    send them in this process (`services.notifications_send`, as the send task does)
-    in two halves: as the code stands, and with two changes tried from outside
-    (`SUGGESTED`): the gym's `SET search_path` sent once (`search_path_cached`) and its
-    domains read once (prefetched on the gym, for the links every email carries).
+    send them in this process (`services.notifications_send`, as the send task does).
     The first `WARM_UP` are sent untimed. Every SQL statement is counted (per table)
-    and timed; rendering and email building are timed; `--cprofile N` prints cProfile's top N of the first half."""
+    and timed; rendering and email building are timed; `--cprofile N` prints
+    cProfile's top N functions."""
     from django.db import connection
-    from django.db.models import prefetch_related_objects
     from django.utils import timezone
     from django_tenants.utils import tenant_context
 
@@ -410,7 +405,6 @@ def profile_one_gym(opts: argparse.Namespace) -> dict[str, Any]:
     from apps.notifications.models import Notification
     from apps.notifications.schedules import scheduled_notifications_record
     from apps.tenants.dispatch import gym_tzinfo
-    from fitflow.db.base import search_path_cached
 
     one = argparse.Namespace(**{**vars(opts), "gyms": 1, "bookings": opts.profile_bookings})
     start = datetime.datetime.now(datetime.UTC)
@@ -442,13 +436,11 @@ def profile_one_gym(opts: argparse.Namespace) -> dict[str, Any]:
         setattr(owner, name, wrapper)
         return real
 
-    def send(ids: list[int], *, suggested: bool, profiler: cProfile.Profile | None) -> dict[str, Any]:
+    def send(ids: list[int], *, profiler: cProfile.Profile | None) -> dict[str, Any]:
         kinds.clear()
         seconds.update(sql=0.0, render=0.0, email_build=0.0)
-        with connection.execute_wrapper(counted), search_path_cached() if suggested else contextlib.nullcontext():
+        with connection.execute_wrapper(counted):
             t0, c0 = time.perf_counter(), time.process_time()
-            if suggested:
-                prefetch_related_objects([connection.tenant], "domains")  # type: ignore[attr-defined]
             if profiler:
                 profiler.enable()
             counts = services.notifications_send(ids)
@@ -477,22 +469,19 @@ def profile_one_gym(opts: argparse.Namespace) -> dict[str, Any]:
         ids = list(Notification.objects.order_by("pk").values_list("pk", flat=True))
         warm, ids = ids[:WARM_UP], ids[WARM_UP:]
         services.notifications_send(warm)  # untimed: templates compiled, caches filled
-        half = len(ids) // 2
         real_render = timed(rendering, "notification_render", "render")
         real_email = timed(emails, "notification_email", "email_build")
         try:
-            as_is = send(ids[:half], suggested=False, profiler=profiler)
-            suggested = send(ids[half:], suggested=True, profiler=None)
+            profiled = send(ids, profiler=profiler)
         finally:
             rendering.notification_render, emails.notification_email = real_render, real_email
     connection.set_schema_to_public()  # type: ignore[attr-defined]
     if profiler:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(opts.cprofile)
-    return {"as_is": as_is, "suggested": suggested}
+    return profiled
 
 
 WARM_UP = 20
-SUGGESTED = "search_path_cached() around notifications_send, the gym's domains prefetched once"
 
 
 # --- main --------------------------------------------------------------------------------------------------
@@ -634,10 +623,9 @@ def main() -> None:
         "no_task_errors": not report["task_errors"] and not report["worker_problems"],
     }
     if "profile" in report:
-        for label, p in report["profile"].items():
-            title = "as is" if label == "as_is" else f"with {SUGGESTED}"
+        for p in [report["profile"]]:
             print(
-                f"profile, {title}: {p['messages']} reminders sent in this process, {p['ms_per_message']:.1f} ms "
+                f"profile: {p['messages']} reminders sent in this process, {p['ms_per_message']:.1f} ms "
                 f"each (CPU {p['cpu_ms_per_message']:.1f} ms); SQL {p['sql_ms_per_message']:.1f} ms, rendering "
                 f"{p['render_ms_per_message']:.1f} ms, building an email {p['email_build_ms_per_email']:.1f} ms; "
                 "statements per message:"
