@@ -344,7 +344,7 @@ def _booking_context(data: dict[str, Any], fmt: Formats, objects: dict[str, Any]
     if booking_id is not None and (objects.get("kind") == "booking_confirmed" or not complete):
         booking = Booking.objects.select_related("session__gym_class").filter(pk=booking_id).first()
         session = booking.session if booking else None
-    if session is None and (session_id := _int(data.get("session_id"))) is not None:
+    if session is None and not complete and (session_id := _int(data.get("session_id"))) is not None:
         session = ClassSession.objects.select_related("gym_class").filter(pk=session_id).first()
     objects |= {"booking": booking, "session": session, "booking_id": booking_id}
     starts = _datetime(data.get("starts_at")) or (session.starts_at if session else None)
