@@ -76,11 +76,12 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import Workers, bench_redis_url, database_drop, gyms_drop, queues_clear  # noqa: E402
 from bench.provision import database_recreate, log, manage  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/fitflow_bench_billing"
@@ -91,14 +92,6 @@ TARGET_S = 120.0
 QUEUES = ("celery", "documents")
 CARD_OK, CARD_DECLINED = "pm_card_visa", "pm_card_chargeDeclined"
 SECRET_KEY = "sk_test_fake"
-
-
-def bench_redis_url() -> str:
-    if os.environ.get("BENCH_REDIS_URL"):
-        return os.environ["BENCH_REDIS_URL"]
-    if os.environ.get("REDIS_URL"):
-        return urlunsplit(urlsplit(os.environ["REDIS_URL"])._replace(path="/9"))
-    return "redis://127.0.0.1:6379/9"
 
 
 # --- the fake Stripe process ------------------------------------------------------------------------------
@@ -188,21 +181,6 @@ class FakeStripeProcess:
 
 
 # --- setup ---------------------------------------------------------------------------------------------
-
-
-def gyms_drop() -> int:
-    """Drop the bench gyms a kept database still has (schemas, domains, rows)."""
-    from django.db import connection
-
-    from apps.tenants.models import Domain, Gym
-
-    gyms = list(Gym.objects.filter(slug__startswith=GYM_PREFIX))
-    with connection.cursor() as cursor:
-        for gym in gyms:
-            cursor.execute(f'DROP SCHEMA IF EXISTS "{gym.schema_name}" CASCADE')
-    Domain.objects.filter(tenant__in=gyms).delete()
-    Gym.objects.filter(pk__in=[g.pk for g in gyms]).delete()
-    return len(gyms)
 
 
 def gyms_seed(opts: argparse.Namespace, day: datetime.date, *, prefix: str = GYM_PREFIX) -> list[Any]:
@@ -319,68 +297,7 @@ def customers_write(gyms: list[Any], plan: dict[str, list[str | None]], cards: d
     connection.set_schema_to_public()  # type: ignore[attr-defined]
 
 
-# --- Celery workers ------------------------------------------------------------------------------------
-
-
-class Workers:
-    """`celery -A fitflow worker -Q celery` as a subprocess: prefork with `n` processes,
-    or one process with `n` threads."""
-
-    def __init__(self, n: int, pool: str, env: dict[str, str], log_path: Path) -> None:
-        self.log = log_path.open("w")
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "fitflow",
-            "worker",
-            "-Q",
-            "celery",
-            "-P",
-            pool,
-            "-c",
-            str(n),
-            "-l",
-            "warning",
-            "--prefetch-multiplier",
-            "1",
-            "-n",
-            f"bench-billing-{os.getpid()}@%h",
-            "--without-gossip",
-            "--without-mingle",
-        ]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def wait(self, app: Any, timeout: float = 90) -> float:
-        started = time.perf_counter()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the Celery worker exited at start; see {self.log.name}")
-            if app.control.ping(timeout=0.5):
-                return time.perf_counter() - started
-        raise RuntimeError(f"the Celery worker did not answer within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)  # warm shutdown
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.log.close()
-
-    def problems(self) -> list[str]:
-        text = Path(self.log.name).read_text(errors="replace")
-        return [line for line in text.splitlines() if "Traceback" in line or "ERROR" in line][:10]
-
-
-def queues_clear(redis_url: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    client.delete(*QUEUES)
+# --- the run -----------------------------------------------------------------------------------------------
 
 
 def queue_length(redis_url: str, name: str) -> int:
@@ -571,7 +488,7 @@ def main() -> None:
         opts.gyms, opts.members, opts.workers = 5, 200, 2
 
     db_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
-    redis_url = bench_redis_url()
+    redis_url = bench_redis_url(9)
     bench_env = {
         "DATABASE_URL": db_url,
         "REDIS_URL": redis_url,
@@ -604,7 +521,7 @@ def main() -> None:
     from fitflow.celery import app
 
     day = datetime.date.today()
-    if opts.keep and (dropped := gyms_drop()):
+    if opts.keep and (dropped := gyms_drop(GYM_PREFIX)):
         log(f"--keep: dropped the {dropped} bench gyms of the last run")
     started = time.perf_counter()
     gyms = gyms_seed(opts, day)
@@ -625,9 +542,9 @@ def main() -> None:
 
     settings.STRIPE_API_BASE = fake.url
 
-    queues_clear(redis_url)
+    queues_clear(redis_url, list(QUEUES))
     log_path = Path(tempfile.gettempdir()) / f"bench_billing_worker_{os.getpid()}.log"
-    workers = Workers(opts.workers, opts.pool, env, log_path)
+    workers = Workers(opts.workers, opts.pool, env, log_path, name="billing", queues=list(QUEUES))
     report: dict[str, Any] = {}
     try:
         ready = workers.wait(app)
@@ -665,7 +582,7 @@ def main() -> None:
     finally:
         workers.stop()
         fake.stop()
-        queues_clear(redis_url)
+        queues_clear(redis_url, list(QUEUES))
         if not opts.keep:
             from django.db import connections
 
@@ -749,19 +666,6 @@ def main() -> None:
     )
     if not overall:
         sys.exit(1)
-
-
-def database_drop(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if "bench" not in name:
-        return
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    log(f"database {name} dropped")
 
 
 if __name__ == "__main__":

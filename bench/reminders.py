@@ -76,8 +76,6 @@ import os
 import pstats
 import random
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -86,7 +84,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -95,6 +93,7 @@ if str(ROOT) not in sys.path:
 from django.core.mail.backends.base import BaseEmailBackend  # noqa: E402
 from django.core.mail.message import EmailMessage  # noqa: E402
 
+from bench.harness import Workers, bench_redis_url, database_drop, gyms_drop, queues_clear  # noqa: E402
 from bench.provision import database_recreate, log, manage  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/fitflow_bench_reminders"
@@ -143,14 +142,6 @@ class MimeOnlyEmailBackend(BaseEmailBackend):
         return len(email_messages)
 
 
-def bench_redis_url() -> str:
-    if os.environ.get("BENCH_REDIS_URL"):
-        return os.environ["BENCH_REDIS_URL"]
-    if os.environ.get("REDIS_URL"):
-        return urlunsplit(urlsplit(os.environ["REDIS_URL"])._replace(path="/11"))
-    return "redis://127.0.0.1:6379/11"
-
-
 def daytime_zones(now: datetime.datetime) -> list[str]:
     """The zones of `ZONES` where `now` is between 09:00 and 19:00 (at least a few at
     any hour: they are one to two hours apart around the world)."""
@@ -158,21 +149,6 @@ def daytime_zones(now: datetime.datetime) -> list[str]:
 
 
 # --- setup ---------------------------------------------------------------------------------------------
-
-
-def gyms_drop() -> int:
-    """Drop the bench gyms a kept database still has (schemas, domains, rows)."""
-    from django.db import connection
-
-    from apps.tenants.models import Domain, Gym
-
-    gyms = list(Gym.objects.filter(slug__startswith=GYM_PREFIX))
-    with connection.cursor() as cursor:
-        for gym in gyms:
-            cursor.execute(f'DROP SCHEMA IF EXISTS "{gym.schema_name}" CASCADE')
-    Domain.objects.filter(tenant__in=gyms).delete()
-    Gym.objects.filter(pk__in=[g.pk for g in gyms]).delete()
-    return len(gyms)
 
 
 def gyms_seed(
@@ -263,75 +239,6 @@ def gyms_seed(
         gyms.append(gym)
     connection.set_schema_to_public()  # type: ignore[attr-defined]
     return gyms, chosen
-
-
-# --- Celery workers ------------------------------------------------------------------------------------
-
-
-class Workers:
-    """`celery -A fitflow worker -Q celery` as a subprocess: prefork with `n` processes,
-    or one process with `n` threads."""
-
-    def __init__(self, n: int, pool: str, env: dict[str, str], log_path: Path) -> None:
-        self.log = log_path.open("w")
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "fitflow",
-            "worker",
-            "-Q",
-            ",".join(QUEUES),
-            "-P",
-            pool,
-            "-c",
-            str(n),
-            "-l",
-            "warning",
-            "--prefetch-multiplier",
-            "1",
-            "-n",
-            f"bench-reminders-{os.getpid()}@%h",
-            "--without-gossip",
-            "--without-mingle",
-        ]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def wait(self, app: Any, timeout: float = 90) -> float:
-        started = time.perf_counter()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the Celery worker exited at start; see {self.log.name}")
-            if app.control.ping(timeout=0.5):
-                return time.perf_counter() - started
-        raise RuntimeError(f"the Celery worker did not answer within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)  # warm shutdown
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.log.close()
-
-    def problems(self) -> list[str]:
-        text = Path(self.log.name).read_text(errors="replace")
-        return [line for line in text.splitlines() if "Traceback" in line or "ERROR" in line][:10]
-
-
-def queues_clear(redis_url: str) -> None:
-    """Empty the bench's queue and drop the task results left in its Redis database
-    (the send tasks' counts, which nothing reads)."""
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    client.delete(*QUEUES)
-    results = list(client.scan_iter("celery-task-meta-*", count=1000))
-    if results:
-        client.delete(*results)
 
 
 # --- the run ---------------------------------------------------------------------------------------------
@@ -508,7 +415,7 @@ def main() -> None:
         opts.gyms, opts.bookings, opts.workers = 5, 200, 2
 
     db_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
-    redis_url = bench_redis_url()
+    redis_url = bench_redis_url(11)
     bench_env = {
         "DATABASE_URL": db_url,
         "REDIS_URL": redis_url,
@@ -546,7 +453,7 @@ def main() -> None:
     django.setup()
     from fitflow.celery import app
 
-    if opts.keep and (dropped := gyms_drop()):
+    if opts.keep and (dropped := gyms_drop(GYM_PREFIX)):
         log(f"--keep: dropped the {dropped} bench gyms of the last run")
     started = time.perf_counter()
     start = datetime.datetime.now(datetime.UTC)
@@ -557,9 +464,9 @@ def main() -> None:
         f"(zones {sorted({g.timezone for g in gyms})}); reminders wanted by {dict(chosen)}"
     )
 
-    queues_clear(redis_url)
+    queues_clear(redis_url, list(QUEUES))
     log_path = Path(tempfile.gettempdir()) / f"bench_reminders_worker_{os.getpid()}.log"
-    workers = Workers(opts.workers, opts.pool, env, log_path)
+    workers = Workers(opts.workers, opts.pool, env, log_path, name="reminders", queues=list(QUEUES))
     report: dict[str, Any] = {}
     try:
         ready = workers.wait(app)
@@ -593,7 +500,7 @@ def main() -> None:
         workers.stop()
         if opts.profile and report:
             report["profile"] = profile_one_gym(opts)
-        queues_clear(redis_url)
+        queues_clear(redis_url, list(QUEUES))
         if not opts.keep:
             from django.db import connections
 
@@ -658,19 +565,6 @@ def main() -> None:
     )
     if not overall:
         sys.exit(1)
-
-
-def database_drop(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if "bench" not in name:
-        return
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    log(f"database {name} dropped")
 
 
 if __name__ == "__main__":

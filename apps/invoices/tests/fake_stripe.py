@@ -38,13 +38,15 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import stripe
+
+from apps.core.tests.fake_http import TrackedHandler
 
 STRIPE_SECRET_KEY = "sk_test_fake"
 STRIPE_WEBHOOK_SECRET = "whsec_test_fake"
@@ -646,7 +648,7 @@ def _payment_intent_create(fake: FakeStripe, account: str, params: dict[str, Any
     if params.get("confirm") == "true":
         _required(params, "payment_method")
     pi = fake._payment_intent_new(account, params)
-    if params.get("confirm") == "true" and not fake._confirm(account, pi, pm_id):
+    if params.get("confirm") == "true" and not fake._confirm(account, pi, str(pm_id)):
         error = dict(pi["last_payment_error"])
         error.update(payment_intent=fake._public(pi), request_log_url=None)
         raise FakeStripeError(
@@ -818,22 +820,9 @@ class _Server(ThreadingHTTPServer):
     fake: FakeStripe
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as the stripe library's session expects
+class _Handler(TrackedHandler):
     timeout = 120  # idle keep-alive connections end
-    disable_nagle_algorithm = True  # headers and body go out at once (no 40 ms delayed-ACK stalls)
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.fake._lock:
-            self.server.fake._connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.fake._lock:
-            self.server.fake._connections.discard(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -843,9 +832,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._serve("DELETE")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _serve(self, method: str) -> None:
         fake = self.server.fake

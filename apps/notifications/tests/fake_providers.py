@@ -46,7 +46,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
@@ -54,6 +54,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from twilio.request_validator import RequestValidator
+
+from apps.core.tests.fake_http import TrackedHandler
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
@@ -437,31 +439,15 @@ class _Server(ThreadingHTTPServer):
     fake: FakeProviders
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as requests' pooled sessions expect
+class _Handler(TrackedHandler):
     timeout = 60
-    disable_nagle_algorithm = True
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.fake._lock:
-            self.server.fake._connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.fake._lock:
-            self.server.fake._connections.discard(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
 
     def do_GET(self) -> None:
         self._serve("GET")
 
     def do_POST(self) -> None:
         self._serve("POST")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)

@@ -1,0 +1,109 @@
+"""What the Celery benches share (`bench/billing_run.py`, `bench/reminders.py`): real
+worker processes, the bench's Redis database and queues, and dropping the bench gyms
+and database afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from bench.provision import log
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench_redis_url(default_db: int) -> str:
+    """`BENCH_REDIS_URL`, else `REDIS_URL` with database `default_db`, else a local Redis
+    with that database."""
+    if os.environ.get("BENCH_REDIS_URL"):
+        return os.environ["BENCH_REDIS_URL"]
+    if os.environ.get("REDIS_URL"):
+        return urlunsplit(urlsplit(os.environ["REDIS_URL"])._replace(path=f"/{default_db}"))
+    return f"redis://127.0.0.1:6379/{default_db}"
+
+
+class Workers:
+    """`celery -A fitflow worker` on `queues` as a subprocess named `name`: prefork with
+    `n` processes, or one process with `n` threads (`pool`); prefetch 1, its log in
+    `log_path`."""
+
+    def __init__(self, n: int, pool: str, env: dict[str, str], log_path: Path, *, name: str, queues: list[str]) -> None:
+        self.log = log_path.open("w")
+        cmd = [sys.executable, "-m", "celery", "-A", "fitflow", "worker", "-Q", ",".join(queues)]
+        cmd += ["-P", pool, "-c", str(n), "-l", "warning", "--prefetch-multiplier", "1"]
+        cmd += ["-n", f"bench-{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle"]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait(self, app: Any, timeout: float = 90) -> float:
+        """Wait until a worker answers a ping; returns the seconds it took. Raises
+        RuntimeError if the worker exits or stays silent for `timeout` seconds."""
+        started = time.perf_counter()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the Celery worker exited at start; see {self.log.name}")
+            if app.control.ping(timeout=0.5):
+                return time.perf_counter() - started
+        raise RuntimeError(f"the Celery worker did not answer within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        """Warm shutdown (SIGTERM), killed after 60 s."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+    def problems(self) -> list[str]:
+        """Up to 10 log lines with a traceback or an error."""
+        text = Path(self.log.name).read_text(errors="replace")
+        return [line for line in text.splitlines() if "Traceback" in line or "ERROR" in line][:10]
+
+
+def queues_clear(redis_url: str, queues: list[str]) -> None:
+    """Empty the bench's queues and drop the task results left in its Redis database."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*queues)
+    results = list(client.scan_iter("celery-task-meta-*", count=1000))
+    if results:
+        client.delete(*results)
+
+
+def gyms_drop(prefix: str) -> int:
+    """Drop the bench gyms (slug starting with `prefix`) a kept database still has:
+    schemas, domains, rows. Returns how many."""
+    from django.db import connection
+
+    from apps.tenants.models import Domain, Gym
+
+    gyms = list(Gym.objects.filter(slug__startswith=prefix))
+    with connection.cursor() as cursor:
+        for gym in gyms:
+            cursor.execute(f'DROP SCHEMA IF EXISTS "{gym.schema_name}" CASCADE')
+    Domain.objects.filter(tenant__in=gyms).delete()
+    Gym.objects.filter(pk__in=[g.pk for g in gyms]).delete()
+    return len(gyms)
+
+
+def database_drop(url: str) -> None:
+    """Drop the bench database at `url` (only a database whose name contains "bench")."""
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if "bench" not in name:
+        return
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    log(f"database {name} dropped")
