@@ -81,7 +81,15 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import Workers, bench_redis_url, database_drop, gyms_drop, queues_clear  # noqa: E402
+from bench.harness import (  # noqa: E402
+    Workers,
+    bench_redis_url,
+    celery_bench_arguments,
+    celery_bench_env,
+    database_drop,
+    gyms_drop,
+    queues_clear,
+)
 from bench.provision import database_recreate, log, manage  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/fitflow_bench_billing"
@@ -469,36 +477,19 @@ def main() -> None:
         fake_stripe_main(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--gyms", type=int, default=20, help="gyms (20)")
-    parser.add_argument("--members", type=int, default=1000, help="due memberships per gym (1000)")
-    parser.add_argument("--workers", type=int, default=4, help="worker processes, or threads with --pool threads (4)")
-    parser.add_argument("--pool", choices=["prefork", "threads"], default="prefork", help="Celery pool (prefork)")
+    celery_bench_arguments(parser, per_gym="members", per_gym_default=1000, profiled="billing")
     parser.add_argument("--latency-ms", type=float, default=30, help="the fake Stripe's latency per answer (30)")
     parser.add_argument("--declined", type=float, default=0.03, help="share of members whose card declines (0.03)")
     parser.add_argument("--no-card", type=float, default=0.05, help="share of members with no saved card (0.05)")
-    parser.add_argument("--profile", action="store_true", help="then profile one gym's billing in this process")
-    parser.add_argument("--profile-members", type=int, default=200, help="members of the profiled gym (200)")
-    parser.add_argument(
-        "--cprofile", type=int, default=0, metavar="N", help="with --profile: print cProfile's top N functions"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the bench database")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 5 gyms x 200 members, 2 workers")
     opts = parser.parse_args()
+    opts.profile_members = opts.profile_members or 200
     if opts.quick:
         opts.gyms, opts.members, opts.workers = 5, 200, 2
 
     db_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     redis_url = bench_redis_url(9)
-    bench_env = {
-        "DATABASE_URL": db_url,
-        "REDIS_URL": redis_url,
-        "CELERY_BROKER_URL": redis_url,
-        "CELERY_RESULT_BACKEND": redis_url,
-        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
-        "DJANGO_DEBUG": "0",
-        "CACHE_KEY_PREFIX": "fitflow-bench-billing",
-        "STRIPE_SECRET_KEY": SECRET_KEY,
-    }
+    bench_env = celery_bench_env(db_url=db_url, redis_url=redis_url, settings_module=SETTINGS_MODULE, name="billing")
+    bench_env["STRIPE_SECRET_KEY"] = SECRET_KEY
     os.environ.update(bench_env)
     env = {**os.environ, **bench_env}
     safe_url = urlsplit(db_url)._replace(netloc=urlsplit(db_url).hostname or "").geturl()

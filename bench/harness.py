@@ -107,3 +107,37 @@ def database_drop(url: str) -> None:
     with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     log(f"database {name} dropped")
+
+
+def celery_bench_arguments(parser: Any, *, per_gym: str, per_gym_default: int, profiled: str) -> None:
+    """The options both Celery benches take: `--gyms`, `--<per_gym>` (rows per gym),
+    `--workers`, `--pool`, `--profile` (and `--profile-<per_gym>`, `--cprofile N`),
+    `--keep` and `--quick`."""
+    parser.add_argument("--gyms", type=int, default=20, help="gyms (20)")
+    parser.add_argument(
+        f"--{per_gym}", type=int, default=per_gym_default, help=f"{per_gym} per gym ({per_gym_default})"
+    )
+    parser.add_argument("--workers", type=int, default=4, help="worker processes, or threads with --pool threads (4)")
+    parser.add_argument("--pool", choices=["prefork", "threads"], default="prefork", help="Celery pool (prefork)")
+    parser.add_argument("--profile", action="store_true", help=f"then profile one gym's {profiled} in this process")
+    parser.add_argument(f"--profile-{per_gym}", type=int, help=f"{per_gym} of the profiled gym")
+    parser.add_argument(
+        "--cprofile", type=int, default=0, metavar="N", help="with --profile: print cProfile's top N functions"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--quick", action="store_true", help=f"smoke run: 5 gyms x 200 {per_gym}, 2 workers")
+
+
+def celery_bench_env(*, db_url: str, redis_url: str, settings_module: str, name: str) -> dict[str, str]:
+    """The environment of a Celery bench's own process and workers: its database and
+    Redis (broker and results), DEBUG off and a cache prefix of its own, so dev and
+    test data are never touched."""
+    return {
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
+        "CELERY_RESULT_BACKEND": redis_url,
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "DJANGO_DEBUG": "0",
+        "CACHE_KEY_PREFIX": f"fitflow-bench-{name}",
+    }

@@ -93,7 +93,15 @@ if str(ROOT) not in sys.path:
 from django.core.mail.backends.base import BaseEmailBackend  # noqa: E402
 from django.core.mail.message import EmailMessage  # noqa: E402
 
-from bench.harness import Workers, bench_redis_url, database_drop, gyms_drop, queues_clear  # noqa: E402
+from bench.harness import (  # noqa: E402
+    Workers,
+    bench_redis_url,
+    celery_bench_arguments,
+    celery_bench_env,
+    database_drop,
+    gyms_drop,
+    queues_clear,
+)
 from bench.provision import database_recreate, log, manage  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/fitflow_bench_reminders"
@@ -396,34 +404,19 @@ WARM_UP = 20
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--gyms", type=int, default=20, help="gyms (20)")
-    parser.add_argument("--bookings", type=int, default=2000, help="confirmed bookings due a reminder per gym (2000)")
-    parser.add_argument("--workers", type=int, default=4, help="worker processes, or threads with --pool threads (4)")
-    parser.add_argument("--pool", choices=["prefork", "threads"], default="prefork", help="Celery pool (prefork)")
+    celery_bench_arguments(parser, per_gym="bookings", per_gym_default=2000, profiled="sending")
     parser.add_argument("--sms", type=float, default=0.10, help="share of members who want SMS reminders (0.10)")
     parser.add_argument("--push", type=float, default=0.10, help="share of members who want push reminders (0.10)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for a round (900)")
-    parser.add_argument("--profile", action="store_true", help="then profile one gym's sending in this process")
-    parser.add_argument("--profile-bookings", type=int, default=500, help="bookings of the profiled gym (500)")
-    parser.add_argument(
-        "--cprofile", type=int, default=0, metavar="N", help="with --profile: print cProfile's top N functions"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the bench database")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 5 gyms x 200 bookings, 2 workers")
     opts = parser.parse_args()
+    opts.profile_bookings = opts.profile_bookings or 500
     if opts.quick:
         opts.gyms, opts.bookings, opts.workers = 5, 200, 2
 
     db_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     redis_url = bench_redis_url(11)
-    bench_env = {
-        "DATABASE_URL": db_url,
-        "REDIS_URL": redis_url,
-        "CELERY_BROKER_URL": redis_url,
-        "CELERY_RESULT_BACKEND": redis_url,
-        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
-        "DJANGO_DEBUG": "0",
-        "CACHE_KEY_PREFIX": "fitflow-bench-reminders",
+    bench_env = celery_bench_env(db_url=db_url, redis_url=redis_url, settings_module=SETTINGS_MODULE, name="reminders")
+    bench_env |= {
         "NOTIFICATIONS_SMS_BACKEND": "apps.notifications.backends.console.ConsoleSmsBackend",
         "NOTIFICATIONS_PUSH_BACKEND": "apps.notifications.backends.console.ConsolePushBackend",
         "EMAIL_BACKEND": "bench.reminders.MimeOnlyEmailBackend",
