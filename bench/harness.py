@@ -141,3 +141,22 @@ def celery_bench_env(*, db_url: str, redis_url: str, settings_module: str, name:
         "DJANGO_DEBUG": "0",
         "CACHE_KEY_PREFIX": f"fitflow-bench-{name}",
     }
+
+
+def celery_bench_start(db_url: str, *, keep: bool, env: dict[str, str]) -> Any:
+    """Make the bench database ready (recreated unless `keep`, then `migrate_gyms`),
+    set Django up in this process and return the Celery app."""
+    import warnings
+
+    import django
+
+    from bench.provision import database_recreate, manage
+
+    database_recreate(db_url, keep=keep)
+    elapsed, _ = manage(["migrate_gyms", "-v", "0"], env)
+    log(f"migrate_gyms (public + template) {elapsed:.1f}s")
+    warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
+    django.setup()
+    from fitflow.celery import app
+
+    return app

@@ -98,11 +98,12 @@ from bench.harness import (  # noqa: E402
     bench_redis_url,
     celery_bench_arguments,
     celery_bench_env,
+    celery_bench_start,
     database_drop,
     gyms_drop,
     queues_clear,
 )
-from bench.provision import database_recreate, log, manage  # noqa: E402
+from bench.provision import log  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/fitflow_bench_reminders"
 SETTINGS_MODULE = "fitflow.settings.local"
@@ -434,17 +435,7 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
     )
 
-    database_recreate(db_url, keep=opts.keep)
-    elapsed, _ = manage(["migrate_gyms", "-v", "0"], env)
-    log(f"migrate_gyms (public + template) {elapsed:.1f}s")
-
-    import warnings
-
-    import django
-
-    warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
-    django.setup()
-    from fitflow.celery import app
+    app = celery_bench_start(db_url, keep=opts.keep, env=env)
 
     if opts.keep and (dropped := gyms_drop(GYM_PREFIX)):
         log(f"--keep: dropped the {dropped} bench gyms of the last run")
