@@ -4,6 +4,8 @@
 #   make run                      migrate, seed the demo gym, web + worker + beat on :8000 (PORT=...)
 #   make test PYTEST_ARGS="-k x"  the test suite
 #   make test-e2e                 only the end-to-end scenarios (pytest -m e2e)
+#   make fuzz                     Schemathesis over /api/schema/ as a member and as staff (FUZZ_EXAMPLES=...)
+#   make tour                     README tour screenshots (static/tour/) with Playwright against a seeded demo
 #   make lint                     ruff check, ruff format --check, mypy (.ruff.toml, .mypy.ini)
 #   make bench                    every bench/*.py in turn (BENCH=provision for one; BENCH_ARGS="--quick")
 #   make clean                    stop embedded servers and delete .data/
@@ -16,7 +18,7 @@ DEVSTACK := $(PY) -m fitflow.devstack
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: venv run test test-e2e lint bench clean chromium
+.PHONY: venv run test test-e2e fuzz tour lint bench clean chromium
 
 venv: $(STAMP)
 
@@ -34,6 +36,13 @@ test: venv chromium
 
 test-e2e: venv chromium
 	$(DEVSTACK) test -- -m e2e $(PYTEST_ARGS)
+
+# The same Schemathesis tests `make test` runs, with many more examples per operation.
+fuzz: venv
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(DEVSTACK) test -- -m fuzz $(PYTEST_ARGS)
+
+tour: venv chromium
+	$(DEVSTACK) exec -- $(PY) -m fitflow.tour
 
 lint: venv
 	$(VENV)/bin/ruff check apps fitflow
