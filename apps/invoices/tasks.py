@@ -17,14 +17,20 @@ from __future__ import annotations
 
 import datetime
 import logging
-import secrets
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, tenant_context
 
-from apps.tenants.dispatch import RUNNING_GYM_STATUSES, gym_local_date, gym_running, gym_tasks_fan_out, gym_tzinfo
+from apps.tenants.dispatch import (
+    RUNNING_GYM_STATUSES,
+    dispatch_countdown,
+    gym_local_date,
+    gym_running,
+    gym_tasks_fan_out,
+    gym_tzinfo,
+)
 from apps.tenants.models import Gym
 from fitflow.celery import app
 
@@ -52,12 +58,13 @@ def gyms_due_for_billing(*, now: datetime.datetime | None = None) -> list[Gym]:
 @app.task(acks_late=True, ignore_result=True)
 def billing_run_dispatch_task() -> int:
     """Queue `billing_run_task` for every gym due for billing (see `gyms_due_for_billing`),
-    in its schema, with a random countdown of 0-300 s. Returns how many were queued."""
+    in its schema, with a random countdown of 0-300 s (`dispatch_countdown`). Returns how
+    many were queued."""
     gyms = gyms_due_for_billing()
     for gym in gyms:
         billing_run_task.apply_async(
             args=[gym.pk],
-            countdown=secrets.randbelow(MAX_JITTER_SECONDS + 1),
+            countdown=dispatch_countdown(MAX_JITTER_SECONDS),
             headers={"_schema_name": gym.schema_name},
         )
     return len(gyms)

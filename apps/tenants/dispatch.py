@@ -14,6 +14,7 @@ import secrets
 import zoneinfo
 
 from celery import Task
+from django.conf import settings
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name
 
@@ -23,15 +24,23 @@ RUNNING_GYM_STATUSES = (Gym.Status.ACTIVE, Gym.Status.TRIAL)
 """Gyms whose scheduled work runs; suspended and cancelled gyms are skipped."""
 
 
+def dispatch_countdown(max_jitter: int) -> int:
+    """A random countdown (jitter) in seconds for one gym's task: 0-`max_jitter`, capped
+    by `settings.DISPATCH_JITTER_MAX_SECONDS` when that is set (the end-to-end stack sets
+    0, so a dispatched task runs at once)."""
+    cap = getattr(settings, "DISPATCH_JITTER_MAX_SECONDS", None)
+    if cap is not None:
+        max_jitter = min(max_jitter, max(int(cap), 0))
+    return secrets.randbelow(max_jitter + 1)
+
+
 def gym_tasks_fan_out(task: Task, *, max_jitter: int) -> int:
     """Queue `task(gym_id)` for every running gym, in its schema, each with a random
-    countdown of 0-`max_jitter` seconds. Returns how many were queued."""
+    countdown of 0-`max_jitter` seconds (`dispatch_countdown`). Returns how many were queued."""
     gyms = Gym.objects.filter(status__in=RUNNING_GYM_STATUSES).exclude(schema_name=get_public_schema_name())
     queued = 0
     for gym_id, schema_name in gyms.values_list("id", "schema_name"):
-        task.apply_async(
-            args=[gym_id], countdown=secrets.randbelow(max_jitter + 1), headers={"_schema_name": schema_name}
-        )
+        task.apply_async(args=[gym_id], countdown=dispatch_countdown(max_jitter), headers={"_schema_name": schema_name})
         queued += 1
     return queued
 
