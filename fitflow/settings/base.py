@@ -154,6 +154,10 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.tenants.middleware.GymTimezoneMiddleware",
+    # Idempotency-Key on API writes (runs the view's DRF authenticators itself) and
+    # ETag / 304 on the polled API reads; both in apps.core.
+    "apps.core.idempotency.IdempotencyMiddleware",
+    "apps.core.conditional.ApiConditionalGetMiddleware",
 ]
 
 TEMPLATES = [
@@ -296,6 +300,13 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for a choice set used by several fields (the channel of each category).
     "ENUM_NAME_OVERRIDES": {"NotificationChannelEnum": "apps.notifications.models.Channel"},
+    # Idempotency-Key on every write and ETag/If-None-Match/304 on the polled reads,
+    # documented centrally (apps.core.idempotency, apps.core.conditional).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.idempotency.idempotency_schema_hook",
+        "apps.core.conditional.conditional_get_schema_hook",
+    ],
 }
 
 # --- Files ------------------------------------------------------------------------------
