@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.test import Client, RequestFactory
 from django.utils import timezone
@@ -75,7 +76,9 @@ def redis_client():
 
 
 def idempotency_keys_in_redis() -> list[bytes]:
-    return [k for k in redis_client().scan_iter("*idempotency:*", count=1000)]
+    """This test process's idempotency records (`<schema>:<prefix>:<version>:idempotency:...`)."""
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    return list(redis_client().scan_iter(f"*:{prefix}:*:idempotency:*", count=1000))
 
 
 @pytest.fixture
