@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from apps.accounts.models import User
 from apps.notifications.services import notification_record
 
 from .errors import MemberError
@@ -103,3 +105,42 @@ def member_bulk_tag(*, member_ids: list[int], tag: str) -> int:
         member.save(update_fields=["tags", "updated_at"])
         changed += 1
     return changed
+
+
+@transaction.atomic
+def member_app_invite(*, member: Member) -> Member:
+    """Give `member` a login for the gym's app and send the invitation (the
+    `app_invite` notification, transactional): the global user with the member's email
+    (case-insensitive) is linked to the member, created without a usable password when
+    there is none. The email carries a link to choose a password (the allauth
+    password-reset-from-key page on the gym's host, made when it is sent), or, for a
+    user who already has one (a FitFlow login from another gym), the gym's login page.
+    Inviting again sends a new invitation. Returns the member (`user` set).
+
+    Members get the `member` role here through the link (`apps.staff.selectors`).
+    Raises `MemberError`: `member_erased`, `email_required` (no email to send to), or
+    `login_in_use` (that login already belongs to another member of this gym)."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.status == Member.Status.ERASED:
+        raise MemberError("member_erased", "This member was erased and can no longer be invited.")
+    if not member.email:
+        raise MemberError(
+            "email_required", "Add the member's email first: the invitation is sent there.", field="email"
+        )
+    user = member.user if member.user_id else User.objects.filter(email__iexact=member.email).first()
+    if user is None:
+        user = User.objects.create_user(
+            email=member.email, password=None, first_name=member.first_name, last_name=member.last_name
+        )
+    if Member.objects.filter(user_id=user.pk).exclude(pk=member.pk).exists():
+        raise MemberError("login_in_use", f"The login {user.email} already belongs to another member of this gym.")
+    if member.user_id != user.pk:
+        member.user = user
+        member.save(update_fields=["user", "updated_at"])
+    notification_record(
+        member=member,
+        kind="app_invite",
+        idempotency_key=f"app_invite:member:{member.pk}:{timezone.now().isoformat()}",
+        data={"user_id": user.pk},
+    )
+    return member

@@ -14,6 +14,7 @@ urlpatterns = [
     path("import/", views.member_import_view, name="import"),
     path("<int:member_id>/", views.member_detail_view, name="detail"),
     path("<int:member_id>/edit/", views.member_edit_view, name="edit"),
+    path("<int:member_id>/invite/", views.member_app_invite_view, name="app-invite"),
     path("<int:member_id>/data/", views.member_data_export_view, name="data-export"),
     path("<int:member_id>/erase/", views.member_erase_view, name="erase"),
 ]

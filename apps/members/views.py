@@ -53,7 +53,7 @@ from .imports import ImportPreview, MemberImportError, member_import_commit, mem
 from .models import Member
 from .privacy import member_data_export, member_erase
 from .selectors import member_list, member_list_current_first
-from .services import member_bulk_tag, member_create, member_update
+from .services import member_app_invite, member_bulk_tag, member_create, member_update
 
 THIRTY_DAYS = datetime.timedelta(days=30)
 
@@ -211,6 +211,23 @@ def member_detail_view(request: HttpRequest, member_id: int) -> HttpResponse:
         context.update(member_notifications_tab_context(request, member))
     template = "members/detail.html#tabs" if _partial(request) else "members/detail.html"
     return render(request, template, context)
+
+
+@require_POST
+@require_gym_role(Role.RECEPTIONIST)
+def member_app_invite_view(request: HttpRequest, member_id: int) -> HttpResponse:
+    """`POST /members/<id>/invite/`: give the member a login for the gym's app and email
+    them the invitation (`member_app_invite`); back to the member's page with a message."""
+    member = get_object_or_404(Member, pk=member_id)
+    try:
+        member_app_invite(member=member)
+    except MemberError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request, f"{member.full_name} is invited to the app: an email is on its way to {member.email}."
+        )
+    return redirect("members:detail", member_id=member.pk)
 
 
 def _csv_response(rows: Any, filename: str) -> HttpResponse:

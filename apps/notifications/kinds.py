@@ -39,6 +39,7 @@ KINDS: dict[str, Kind] = {
     for k in [
         # immediate
         Kind("welcome", Category.TRANSACTIONAL),
+        Kind("app_invite", Category.TRANSACTIONAL),
         Kind("booking_confirmed", Category.TRANSACTIONAL),
         Kind("booking_cancelled", Category.TRANSACTIONAL),
         Kind("waitlist_joined", Category.TRANSACTIONAL),

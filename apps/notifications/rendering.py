@@ -36,7 +36,10 @@ str Decimal):
   `renewal_upcoming`): membership_id, freeze_id, plan_name, end_date,
   cancel_at_period_end, amount, currency, next_billing_date; the membership and
   freeze for the rest;
-- `welcome`: nothing; `birthday`: nothing; `re_engagement`: last_check_in_at.
+- `welcome`: nothing; `birthday`: nothing; `re_engagement`: last_check_in_at;
+- `app_invite`: user_id (the member's login); the link to choose a password (allauth's
+  password-reset-from-key page on the gym's host, a token made at render time, so none
+  is stored) while the login has no usable password, else the gym's login page.
 
 Attachments (channel "email" only): `booking_confirmed` gets `class.ics` (RFC 5545,
 METHOD:PUBLISH, UID `booking-<id>@<schema>.fitflow`, times in UTC) and, while the
@@ -165,6 +168,8 @@ def notification_render(
         context |= _invoice_context(data, fmt, gym, objects)
     elif kind in MEMBERSHIP_KINDS:
         context |= _membership_context(data, fmt, objects)
+    elif kind == "app_invite":
+        context |= _app_invite_context(data, member, gym)
     elif kind == "re_engagement":
         last = _datetime(data.get("last_check_in_at"))
         context |= {"last_visit": fmt.date(fmt.local(last).date()) if last else ""}
@@ -432,6 +437,32 @@ def _membership_context(data: dict[str, Any], fmt: Formats, objects: dict[str, A
         "freeze_start": fmt.date(freeze.start_date) if freeze else "",
         "freeze_end": fmt.date(freeze_end),
         "freeze_reason": freeze.reason if freeze else "",
+    }
+
+
+def _app_invite_context(data: dict[str, Any], member: Member, gym: Gym) -> dict[str, Any]:
+    from allauth.account.forms import default_token_generator
+    from allauth.account.utils import user_pk_to_url_str
+    from django.urls import reverse
+
+    from apps.accounts.models import User
+
+    base_url = gym_base_url(gym=gym)
+    login_url = base_url + reverse("account_login", urlconf=settings.ROOT_URLCONF)
+    user_id = _int(data.get("user_id")) or member.user_id
+    user = User.objects.filter(pk=user_id, is_active=True).first() if user_id else None
+    set_password_url = ""
+    if user is not None and not user.has_usable_password():
+        path = reverse(
+            "account_reset_password_from_key",
+            kwargs={"uidb36": user_pk_to_url_str(user), "key": default_token_generator.make_token(user)},
+            urlconf=settings.ROOT_URLCONF,
+        )
+        set_password_url = base_url + path
+    return {
+        "login_email": user.email if user is not None else member.email,
+        "login_url": login_url,
+        "set_password_url": set_password_url,
     }
 
 

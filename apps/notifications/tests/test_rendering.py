@@ -111,6 +111,7 @@ def realistic_data(w: World) -> dict[str, dict[str, Any]]:
     nine = datetime.datetime.combine(today, datetime.time(7, 0), tzinfo=datetime.UTC).isoformat()
     return {
         "welcome": {},
+        "app_invite": {"user_id": w.member.user_id},
         "booking_confirmed": booking,
         "booking_cancelled": {**booking, "late": False, "credits_refunded": 1},
         "waitlist_joined": {**booking, "waitlist_position": 3},
