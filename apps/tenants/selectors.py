@@ -34,12 +34,16 @@ def gym_primary_domain(*, gym: Gym) -> str:
 def gym_base_url(*, gym: Gym, request: HttpRequest | None = None) -> str:
     """Absolute root URL of a gym, e.g. `http://demo.localhost:8000`.
 
-    The port is taken from the current request, so links work under `make run`.
+    The port is the current request's; without a request (a Celery task's email: the
+    set-password, card-update, pay and unsubscribe links) it is
+    `settings.FITFLOW_URL_PORT` when set (`make run`'s :8000), else the scheme's default.
     """
     host = gym_primary_domain(gym=gym)
     scheme = settings.FITFLOW_URL_SCHEME
-    port = ""
+    configured_port = str(getattr(settings, "FITFLOW_URL_PORT", "") or "")
+    port = f":{configured_port}" if configured_port else ""
     if request is not None:
+        port = ""
         scheme = "https" if request.is_secure() else scheme
         request_host = request.get_host()
         if ":" in request_host:
