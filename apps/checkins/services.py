@@ -7,7 +7,8 @@ answer (codes and sentences in `errors.py`):
 1. `unknown_code`: a scanned token that names nobody here (`qr.qr_identify`).
 2. The member's memberships on the gym-local date, in one query:
    - an active membership (term covering today, no freeze over today), or a past-due
-     one still inside the gym's `payment_grace_days`, whose plan's access hours
+     one still inside the gym's `payment_grace_days` (counting the day it went past
+     due; 0 refuses at once, see `_grace_ends`), whose plan's access hours
      contain the local time -> allowed;
    - else an active / in-grace one outside its access hours -> `outside_access_hours`;
    - else a past-due one beyond the grace -> `payment_overdue`;
@@ -108,10 +109,15 @@ def _memberships_today(member: Member, *, today: datetime.date) -> list[Membersh
 
 
 def _grace_ends(membership: Membership, gym: Gym) -> datetime.date | None:
-    """The last gym-local date a past-due membership still gets in (None: unknown start)."""
+    """The last gym-local date a past-due membership still gets in (None: unknown start).
+
+    The grace is `Gym.payment_grace_days` days of getting in, counting the day the
+    payment failed (the settings page: "Days a membership with an overdue payment still
+    gets in"): 3 means that day and the next two; 0 means none, so the date returned is
+    the day before it went past due and the member is refused at once."""
     if membership.past_due_since is None:
         return None
-    return membership.past_due_since + datetime.timedelta(days=gym.payment_grace_days)
+    return membership.past_due_since + datetime.timedelta(days=gym.payment_grace_days - 1)
 
 
 def _access_rules(

@@ -57,7 +57,7 @@ def memberships_eligible(
     allowed_plan_ids: set[int],
 ) -> tuple[list[Membership], str]:
     """Rule 3: those of `memberships` (the member's, plans loaded) that may book
-    `session`: active, or past due within the gym's `payment_grace_days` of the session's date
+    `session`: active, or past due for fewer than the gym's `payment_grace_days` on the session's date
     (frozen, cancelled, expired and longer past due do not count), their
     term covering the session's gym-local date with no freeze scheduled over it, their
     plan allowed for the class and its access hours containing the start. Returns
@@ -69,9 +69,10 @@ def memberships_eligible(
     grace = datetime.timedelta(days=current_gym().payment_grace_days)
 
     def may_book(m: Membership) -> bool:
-        # Past due still books inside the gym's payment grace days, as check-in admits.
+        # Past due still books inside the gym's payment grace days, as check-in admits:
+        # that many days counting the day it went past due (0: none).
         if m.status == Membership.Status.PAST_DUE:
-            return m.past_due_since is not None and day <= m.past_due_since + grace
+            return m.past_due_since is not None and day < m.past_due_since + grace
         return m.status == Membership.Status.ACTIVE
 
     stages = [

@@ -19,7 +19,9 @@ from apps.members.tests.factories import MemberFactory
 from apps.memberships.models import Membership
 from apps.memberships.services import membership_cancel, membership_freeze
 from apps.notifications.models import Notification
+from apps.tenants.dispatch import gym_tzinfo
 from apps.tenants.models import Gym
+from apps.tenants.selectors import current_gym
 
 from .factories import NOW, H, M, balance, ledger_consistent, member_on, monthly_plan, pack_plan, session_at
 
@@ -142,6 +144,20 @@ def test_a_frozen_or_past_due_membership_does_not_count(status: str) -> None:
     membership = member_on(monthly_plan())
     Membership.objects.filter(pk=membership.pk).update(status=status)
     refused("no_valid_membership", member=membership.member, session=session_at())
+
+
+def test_past_due_books_only_inside_the_grace_days_counting_the_failed_day() -> None:
+    gym = current_gym()
+    session = session_at()
+    day = session.starts_at.astimezone(gym_tzinfo(gym)).date()
+    membership = member_on(monthly_plan())
+    Membership.objects.filter(pk=membership.pk).update(status=Membership.Status.PAST_DUE, past_due_since=day)
+    Gym.objects.filter(pk=gym.pk).update(payment_grace_days=0)
+    gym.refresh_from_db()
+    refused("no_valid_membership", member=membership.member, session=session)
+    Gym.objects.filter(pk=gym.pk).update(payment_grace_days=1)
+    gym.refresh_from_db()
+    assert booking_create(member=membership.member, session=session, now=NOW).status == "confirmed"
 
 
 def test_cancelled_and_expired_memberships_do_not_count() -> None:

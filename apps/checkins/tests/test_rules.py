@@ -29,6 +29,7 @@ from apps.checkins.services import (
 from apps.members.tests.factories import MemberFactory
 from apps.memberships.models import Membership
 from apps.memberships.services import membership_freeze
+from apps.tenants.dispatch import gym_tzinfo
 from apps.tenants.models import Gym
 
 from .factories import NOW, active_member, minutes
@@ -198,6 +199,25 @@ def test_past_due_beyond_grace_is_payment_overdue(gym: Gym) -> None:
     gym.refresh_from_db()
     with tenant_context(gym):
         assert checkin_create(member=membership.member, now=NOW).allowed
+
+
+def test_grace_days_count_the_day_the_payment_failed_and_zero_refuses_at_once(gym: Gym) -> None:
+    # "Days a membership with an overdue payment still gets in": 3 is that day and the
+    # next two; 0 is none (the end-to-end day at the gym refuses the member at once).
+    membership = active_member(start=D(2026, 2, 1))
+    since = NOW.astimezone(gym_tzinfo(gym)).date()
+    Membership.objects.filter(pk=membership.pk).update(status=Membership.Status.PAST_DUE, past_due_since=since)
+    Gym.objects.filter(pk=gym.pk).update(payment_grace_days=0)
+    with tenant_context(Gym.objects.get(pk=gym.pk)):
+        assert checkin_create(member=membership.member, now=NOW).code == "payment_overdue"
+    Gym.objects.filter(pk=gym.pk).update(payment_grace_days=3)
+    with tenant_context(Gym.objects.get(pk=gym.pk)):
+        third_day = checkin_create(member=membership.member, now=NOW + datetime.timedelta(days=2))
+        assert third_day.allowed
+        assert any(f"refused after {NOW + datetime.timedelta(days=2):%a %d %b}" in w for w in third_day.warnings)
+        CheckIn.objects.all().delete()
+        fourth_day = checkin_create(member=membership.member, now=NOW + datetime.timedelta(days=3))
+        assert fourth_day.code == "payment_overdue"
 
 
 def test_outside_access_hours(gym: Gym) -> None:
