@@ -540,6 +540,8 @@ def cmd_migrate_step(step: str) -> int:
     """One step of `migrate_database` on an empty database, in a Django process of its own:
     `public` (all but SLOW_SHARED_APPS), `slow-public` (SLOW_SHARED_APPS in public) or
     `template` (the gym template; SLOW_SHARED_APPS faked)."""
+    if step not in ("public", "slow-public", "template"):
+        raise SystemExit(f"[devstack] unknown migrate-step {step!r}")
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fitflow.settings.local")
@@ -558,7 +560,7 @@ def cmd_migrate_step(step: str) -> int:
     elif step == "slow-public":
         for app in SLOW_SHARED_APPS:
             call_command("migrate_schemas", app, shared=True, **common)
-    elif step == "template":
+    else:  # template
         base = settings.TENANT_BASE_SCHEMA
         with connection.cursor() as cursor:
             cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{base}"')
@@ -567,8 +569,6 @@ def cmd_migrate_step(step: str) -> int:
         settings.MIGRATION_MODULES = saved
         for app in SLOW_SHARED_APPS:
             call_command("migrate_schemas", app, schema_name=base, tenant=True, fake=True, **common)
-    else:
-        raise SystemExit(f"[devstack] unknown migrate-step {step!r}")
     log(f"migrate-step {step}: {time.monotonic() - started:.1f}s")
     return 0
 
