@@ -628,6 +628,27 @@ def main() -> None:
         print(f"worker log: {problem}")
     overall = all(checks.values())
     print(f"overall: {'PASS' if overall else 'FAIL'}")
+    from bench.results import checks as check_lines
+    from bench.results import result as result_line
+
+    result_line(
+        "billing_run",
+        "wall",
+        report["wall_s"],
+        "s",
+        target=TARGET_S,
+        op="<",
+        label=f"billing run, {opts.gyms} gyms x {opts.members} memberships, {opts.workers} workers",
+    )
+    result_line(
+        "billing_run",
+        "per_s",
+        total / report["wall_s"] if report["wall_s"] else None,
+        "memberships/s",
+        label="memberships billed per second",
+    )
+    check_lines("billing_run", {k: v for k, v in checks.items() if k != "under_target"})
+    result_line("billing_run", "overall", None, passed=overall, label="every check")
     print(
         json.dumps(
             {

@@ -68,7 +68,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.provision import database_recreate, log, manage  # noqa: E402
+from bench.provision import database_migrate, database_recreate, log  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/fitflow_bench_booking"
 SETTINGS_MODULE = "fitflow.settings.local"
@@ -513,8 +513,8 @@ def main() -> None:
     )
 
     database_recreate(db_url, keep=False)
-    elapsed, _ = manage(["migrate_gyms", "-v", "0"], env)
-    log(f"migrate_gyms (public + template) {elapsed:.1f}s")
+    elapsed = database_migrate(env)
+    log(f"migrated (public + template) {elapsed:.1f}s")
 
     import warnings
 
@@ -629,6 +629,37 @@ def main() -> None:
     print(f"every API request answered 201: {'PASS' if checks['api_all_201'] else 'FAIL'}")
     overall = all(checks.values())
     print(f"overall: {'PASS' if overall else 'FAIL'}")
+    from bench.results import checks as check_lines
+    from bench.results import result as result_line
+
+    result_line(
+        "booking_contention",
+        "service_vs_raw",
+        ratio * 100,
+        "%",
+        target=RATIO_TARGET * 100,
+        op=">=",
+        label=f"booking_create throughput as a share of raw SQL ({opts.threads} threads)",
+    )
+    if judged:
+        result_line(
+            "booking_contention",
+            "api_p99",
+            results[judged]["p99_ms"],
+            "ms",
+            target=P99_TARGET_MS,
+            op="<=",
+            label=f"POST /api/v1/bookings/ p99 via {judged.removeprefix('api_')}, {opts.clients} clients",
+        )
+        result_line(
+            "booking_contention",
+            "api_per_s",
+            results[judged]["per_s"],
+            "bookings/s",
+            label=f"API bookings per second via {judged.removeprefix('api_')}",
+        )
+    check_lines("booking_contention", {k: v for k, v in checks.items() if k not in ("service_vs_raw", "api_p99")})
+    result_line("booking_contention", "overall", None, passed=overall, label="every check")
     print(
         json.dumps(
             {

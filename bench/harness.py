@@ -150,11 +150,11 @@ def celery_bench_start(db_url: str, *, keep: bool, env: dict[str, str]) -> Any:
 
     import django
 
-    from bench.provision import database_recreate, manage
+    from bench.provision import database_migrate, database_recreate
 
     database_recreate(db_url, keep=keep)
-    elapsed, _ = manage(["migrate_gyms", "-v", "0"], env)
-    log(f"migrate_gyms (public + template) {elapsed:.1f}s")
+    elapsed = database_migrate(env)
+    log(f"migrated (public + template) {elapsed:.1f}s")
     warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
     django.setup()
     from fitflow.celery import app

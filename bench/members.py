@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.provision import DEFAULT_DATABASE_URL, database_recreate, log, manage  # noqa: E402
+from bench.provision import DEFAULT_DATABASE_URL, database_migrate, database_recreate, log  # noqa: E402
 
 SETTINGS_MODULE = "fitflow.settings.local"
 GYM_SLUG = "bench-gym"
@@ -191,8 +191,8 @@ def main() -> None:
     log(f"database {safe_url}, {opts.members} members, {opts.requests} requests each, {os.cpu_count()} CPUs")
 
     database_recreate(db_url, opts.keep)
-    elapsed, _ = manage(["migrate_gyms", "-v", "0"], env)
-    log(f"migrate_gyms (public + template) {elapsed:.1f}s")
+    elapsed = database_migrate(env)
+    log(f"migrated (public + template) {elapsed:.1f}s")
 
     import warnings
 
@@ -265,6 +265,20 @@ def main() -> None:
         print(f"note: {page_note}")
     print()
     print(f"overall: {'PASS' if all_pass else 'FAIL'}")
+    from bench.results import result as result_line
+    from bench.results import slug
+
+    for name, r in results.items():
+        result_line(
+            "members",
+            slug(name),
+            r["median_ms"],
+            "ms",
+            target=TARGET_MS,
+            op="<",
+            label=f"{name}: median of {r['n']} (p95 {r['p95_ms']:.1f} ms, {r['queries']} queries), {data['members']:,} members",
+        )
+    result_line("members", "overall", None, passed=all_pass, label="every request's median under target")
     print(
         json.dumps(
             {

@@ -530,6 +530,21 @@ def main() -> None:
         print(f"problem: {problem}")
     overall = all(checks.values())
     print(f"overall: {'PASS' if overall else 'FAIL'}")
+    from bench.results import checks as check_lines
+    from bench.results import result as result_line
+
+    result_line(
+        "reminders",
+        "per_s",
+        report["messages_per_s"],
+        "messages/s",
+        target=TARGET_PER_S,
+        op=">=",
+        label=f"class reminders sent per second, {opts.gyms} gyms x {opts.bookings} bookings, {opts.workers} workers",
+    )
+    result_line("reminders", "wall", report["wall_s"], "s", label=f"time to send {total:,} reminders")
+    check_lines("reminders", {k: v for k, v in checks.items() if k != "at_least_200_per_s"})
+    result_line("reminders", "overall", None, passed=overall, label="every check")
     print(
         json.dumps(
             {

@@ -60,6 +60,22 @@ def result(
     return row
 
 
+def checks(bench: str, outcomes: dict[str, bool], labels: dict[str, str] | None = None) -> None:
+    """One pass/fail RESULT line per entry of `outcomes` ({figure: passed}), labelled from
+    `labels` or the figure's name with spaces."""
+    for figure, passed in outcomes.items():
+        label = (labels or {}).get(figure, figure.replace("_", " "))
+        result(bench, figure, None, passed=bool(passed), label=label)
+
+
+def slug(text: str, limit: int = 60) -> str:
+    """`text` as a figure name: lower case, runs of other characters as one `_`."""
+    out = "".join(c if c.isalnum() else "_" for c in text.lower())
+    while "__" in out:
+        out = out.replace("__", "_")
+    return out.strip("_")[:limit]
+
+
 def parse(text: str) -> list[dict[str, Any]]:
     """The RESULT rows in a bench's output, in order; lines that do not parse are skipped."""
     rows = []
