@@ -1305,7 +1305,11 @@ def report(
             passed=checks.get("connections"),
             label=f"sockets one uvicorn process holds ({RECOMMENDED_SETUP}, scan p95 <= {STEP_P95_LIMIT_MS:.0f} ms)",
         )
-    check_lines("checkin_live", {k: v for k, v in checks.items() if k not in ("scan_p95", "connections")})
+    labels = {
+        "every_scan_201": f"every scan answered 201 (a check-in written), {RECOMMENDED_SETUP}",
+        "http_all_ok": "every part 3 request answered 201 / 200",
+    }
+    check_lines("checkin_live", {k: v for k, v in checks.items() if k not in ("scan_p95", "connections")}, labels)
     result_line("checkin_live", "overall", None, passed=overall, label="every check")
 
     def rounded(x: Any) -> Any:

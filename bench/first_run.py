@@ -8,8 +8,8 @@
    PGHOST, PGPORT, BENCH_*, DJANGO_SETTINGS_MODULE, VIRTUAL_ENV, the caller's venv on
    PATH, make's own variables) removed, so devstack starts embedded PostgreSQL and Redis
    under the clone's `.data/`. pip runs as this machine has it set up: its own cache and
-   its configured indexes and find-links (printed); `--no-pip-cache` sets
-   PIP_NO_CACHE_DIR=1 for a colder install.
+   its configured indexes and find-links (printed; uv's cache too if the Makefile installs
+   with uv); `--no-pip-cache` sets PIP_NO_CACHE_DIR=1 and UV_NO_CACHE=1 for a colder install.
 3. Times the phases from the output's lines as they arrive: venv (python -m venv + pip
    install, until devstack's first line), embedded servers (PostgreSQL and Redis ready),
    migrate (until `migrate_gyms:`), seed (until the banner `FitFlow is running:`) and
@@ -114,21 +114,28 @@ def clean_env(port: int, *, no_pip_cache: bool) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     if no_pip_cache:
         env["PIP_NO_CACHE_DIR"] = "1"
+        env["UV_NO_CACHE"] = "1"  # in case the Makefile installs with uv
     return env
 
 
-def pip_setup(python: str, env: dict[str, str]) -> str:
-    """What pip will use on this machine: its cache directory (and size) and its config."""
+def _size_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6 if path.exists() else 0.0
+
+
+def pip_setup(python: str, env: dict[str, str], makefile: Path) -> str:
+    """What pip (and uv, when the Makefile uses it) will use on this machine: cache
+    directories (and sizes) and pip's index configuration."""
     parts = []
+    if "uv pip install" in makefile.read_text():
+        uv_cache = Path(env.get("UV_CACHE_DIR") or Path.home() / ".cache" / "uv")
+        off = " off (UV_NO_CACHE=1)" if env.get("UV_NO_CACHE") else f" {uv_cache} ({_size_mb(uv_cache):.0f} MB)"
+        parts.append(f"the Makefile installs with uv; uv cache{off}")
     cache = subprocess.run([python, "-m", "pip", "cache", "dir"], capture_output=True, text=True, env=env)
     cache_dir = cache.stdout.strip()
     if env.get("PIP_NO_CACHE_DIR"):
         parts.append("pip cache off (PIP_NO_CACHE_DIR=1)")
     elif cache.returncode == 0 and cache_dir:
-        size = (
-            sum(f.stat().st_size for f in Path(cache_dir).rglob("*") if f.is_file()) if Path(cache_dir).exists() else 0
-        )
-        parts.append(f"pip cache {cache_dir} ({size / 1e6:.0f} MB)")
+        parts.append(f"pip cache {cache_dir} ({_size_mb(Path(cache_dir)):.0f} MB)")
     config = subprocess.run([python, "-m", "pip", "config", "list"], capture_output=True, text=True, env=env)
     settings = [line for line in config.stdout.splitlines() if "index" in line or "find-links" in line]
     parts.append("pip config: " + ("; ".join(settings) if settings else "defaults (PyPI)"))
@@ -300,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port for make run (default: a free one)")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
     parser.add_argument("--keep", action="store_true", help="keep the clone (and its .data) afterwards")
-    parser.add_argument("--no-pip-cache", action="store_true", help="PIP_NO_CACHE_DIR=1: pip downloads everything")
+    parser.add_argument(
+        "--no-pip-cache", action="store_true", help="PIP_NO_CACHE_DIR=1 and UV_NO_CACHE=1: download everything"
+    )
     parser.add_argument("--repo", default=str(ROOT), help="the repository to clone (default: this one)")
     parser.add_argument("--quick", action="store_true", help="accepted for bench/report.py; the run is the same")
     opts = parser.parse_args(argv)
@@ -320,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     ).stdout.strip()
     cold = (
         f"cold = fresh clone of {opts.repo} HEAD ({head[:60]}), no .venv, no .data, DATABASE_URL/REDIS_URL unset "
-        f"(embedded PostgreSQL + Redis), {pip_setup(python, env)}"
+        f"(embedded PostgreSQL + Redis), {pip_setup(python, env, clone / 'Makefile')}"
     )
     log(cold)
     log(f"make run in {clone} on port {port} (log {log_path})")
