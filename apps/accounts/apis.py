@@ -5,22 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from apps.core.api_errors import error_body
+from apps.core.api_errors import api_error, error_responses
+from apps.core.api_input import StrictJsonSerializer
 from apps.invoices.apis import member_billing_summary
-from apps.invoices.serializers import MemberBillingSerializer
+from apps.invoices.serializers import MEMBER_BILLING_EXAMPLE, MemberBillingSerializer
 from apps.members.selectors import member_for_user
-from apps.memberships.apis import MembershipSerializer
+from apps.memberships.apis import MEMBERSHIP_EXAMPLE, MembershipSerializer
 from apps.memberships.selectors import membership_current_for
 from apps.staff.access import GymRolePermission, check_gym_role
 from apps.staff.errors import GymAccessDenied
@@ -30,13 +31,30 @@ from apps.tenants.selectors import current_schema_name
 from .models import User
 from .tokens import gym_refresh_token_for, token_gym
 
-TokenPairSerializer = inline_serializer(
-    "TokenPair", fields={"access": serializers.CharField(), "refresh": serializers.CharField()}
+TAGS = ["auth"]
+ACCESS_EXAMPLE = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIiwiZ3ltIjoiZ3ltX2EifQ.c2ln"
+REFRESH_EXAMPLE = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCIsImd5bSI6Imd5bV9hIn0.c2ln"
+
+
+@extend_schema_serializer(
+    component_name="TokenPair",
+    examples=[
+        OpenApiExample("Tokens", value={"access": ACCESS_EXAMPLE, "refresh": REFRESH_EXAMPLE}, response_only=True)
+    ],
 )
+class TokenPairSerializer(serializers.Serializer):
+    """An access token (bearer, about 15 minutes) and a refresh token (about 14 days),
+    both valid at this gym only."""
+
+    access = serializers.CharField(help_text="Send as `Authorization: Bearer <access>`.")
+    refresh = serializers.CharField(help_text="Send to auth/refresh/ for new tokens; to auth/logout/ to revoke.")
 
 
-def _error(code: str, message: str, http_status: int, details: Any = None) -> Response:
-    return Response(error_body(code, message, details), status=http_status)
+def _token_error(exc: TokenError) -> Response:
+    """401 `token_expired` for an expired token, else `token_invalid` (forged, revoked)."""
+    if isinstance(exc, ExpiredTokenError):
+        return api_error("token_expired", str(exc))
+    return api_error("token_invalid", str(exc))
 
 
 class AuthLoginApi(APIView):
@@ -51,12 +69,31 @@ class AuthLoginApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
-    @extend_schema_serializer(component_name="LoginInput")
-    class InputSerializer(serializers.Serializer):
-        email = serializers.EmailField()
-        password = serializers.CharField(trim_whitespace=False)
+    @extend_schema_serializer(
+        component_name="LoginInput",
+        examples=[
+            OpenApiExample(
+                "Login", value={"email": "mia@example.com", "password": "correct horse battery"}, request_only=True
+            )
+        ],
+    )
+    class InputSerializer(StrictJsonSerializer):
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(trim_whitespace=False, max_length=4096)
 
-    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer})
+    @extend_schema(
+        operation_id="auth_login",
+        tags=TAGS,
+        summary="Log in: email and password for tokens",
+        description=(
+            "Tokens for this gym's API (the gym is the host). Any role at the gym may log in: members "
+            "and staff. Send the access token as `Authorization: Bearer <access>`; when it expires (401 "
+            "`token_expired`), get new tokens from `auth/refresh/`. Throttled per client (`auth` rate)."
+        ),
+        request=InputSerializer,
+        responses={200: TokenPairSerializer, **error_responses("invalid_credentials", "no_gym_access")},
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -64,11 +101,11 @@ class AuthLoginApi(APIView):
             request._request, email=data.validated_data["email"].lower(), password=data.validated_data["password"]
         )
         if user is None:
-            return _error("invalid_credentials", "Email or password is not correct.", status.HTTP_401_UNAUTHORIZED)
+            return api_error("invalid_credentials", "Email or password is not correct.")
         try:
             check_gym_role(user=user, minimum=Role.MEMBER)
         except GymAccessDenied as exc:
-            return _error(exc.code, exc.message, status.HTTP_403_FORBIDDEN)
+            return api_error(exc.code, exc.message)
         refresh = gym_refresh_token_for(user=user)
         return Response({"access": str(refresh.access_token), "refresh": str(refresh)})
 
@@ -83,23 +120,47 @@ class AuthRefreshApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
-    @extend_schema_serializer(component_name="RefreshInput")
-    class InputSerializer(serializers.Serializer):
-        refresh = serializers.CharField()
+    @extend_schema_serializer(
+        component_name="RefreshInput",
+        examples=[OpenApiExample("Refresh", value={"refresh": REFRESH_EXAMPLE}, request_only=True)],
+    )
+    class InputSerializer(StrictJsonSerializer):
+        refresh = serializers.CharField(max_length=4096)
 
-    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer})
+    @extend_schema(
+        operation_id="auth_refresh",
+        tags=TAGS,
+        summary="New tokens for a refresh token",
+        description=(
+            "Rotation: the answer has a new access token and a new refresh token, and the refresh token sent "
+            "is revoked (sending it again is 401 `token_invalid`). A refresh token from another gym is 401 "
+            "`token_wrong_gym`; an expired one is 401 `token_expired` (log in again)."
+        ),
+        request=InputSerializer,
+        responses={
+            200: TokenPairSerializer,
+            **error_responses(
+                "token_invalid",
+                "token_expired",
+                "token_wrong_gym",
+                token_invalid="The refresh token is forged, revoked or already rotated: log in again.",
+                token_expired="The refresh token has expired: log in again.",
+            ),
+        },
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             if token_gym(RefreshToken(data.validated_data["refresh"])) != current_schema_name():
-                return _error("token_wrong_gym", "This token was issued for another gym.", status.HTTP_401_UNAUTHORIZED)
+                return api_error("token_wrong_gym", "This token was issued for another gym.")
             serializer = TokenRefreshSerializer(data=data.validated_data)
             serializer.is_valid(raise_exception=True)
         except TokenError as exc:
-            return _error("token_invalid", str(exc), status.HTTP_401_UNAUTHORIZED)
+            return _token_error(exc)
         except serializers.ValidationError:
-            return _error("token_invalid", "Token is invalid or expired", status.HTTP_401_UNAUTHORIZED)
+            return api_error("token_invalid", "Token is invalid or expired")
         return Response(serializer.validated_data)
 
 
@@ -110,21 +171,44 @@ class AuthLogoutApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
-    @extend_schema_serializer(component_name="LogoutInput")
-    class InputSerializer(serializers.Serializer):
-        refresh = serializers.CharField()
+    @extend_schema_serializer(
+        component_name="LogoutInput",
+        examples=[OpenApiExample("Log out", value={"refresh": REFRESH_EXAMPLE}, request_only=True)],
+    )
+    class InputSerializer(StrictJsonSerializer):
+        refresh = serializers.CharField(max_length=4096)
 
-    @extend_schema(request=InputSerializer, responses={204: None})
+    @extend_schema(
+        operation_id="auth_logout",
+        tags=TAGS,
+        summary="Log out: revoke a refresh token",
+        description=(
+            "Revokes (blacklists) the refresh token, so it can get no new tokens; the access token lives on "
+            "until it expires (minutes), so the app should forget it too. 204 with no body. A bearer token is "
+            "optional here; a bad one is refused like anywhere else."
+        ),
+        request=InputSerializer,
+        responses={
+            204: None,
+            **error_responses(
+                "token_invalid",
+                "token_expired",
+                "token_wrong_gym",
+                token_invalid="The refresh token (or the bearer token) is forged or already revoked.",
+                token_expired="The refresh token (or the bearer token) has expired.",
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             token = RefreshToken(data.validated_data["refresh"])
             if token_gym(token) != current_schema_name():
-                return _error("token_wrong_gym", "This token was issued for another gym.", status.HTTP_401_UNAUTHORIZED)
+                return api_error("token_wrong_gym", "This token was issued for another gym.")
             token.blacklist()
         except TokenError as exc:
-            return _error("token_invalid", str(exc), status.HTTP_401_UNAUTHORIZED)
+            return _token_error(exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -137,7 +221,7 @@ class MeMemberSerializer(serializers.Serializer):
     first_name = serializers.CharField()
     last_name = serializers.CharField()
     full_name = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.CharField(help_text="Empty when the gym has none.")
     phone = serializers.CharField()
     date_of_birth = serializers.DateField(allow_null=True)
     gender = serializers.CharField()
@@ -149,6 +233,34 @@ class MeMemberSerializer(serializers.Serializer):
     joined_on = serializers.DateField()
 
 
+ME_MEMBER_EXAMPLE = {
+    "id": 311,
+    "first_name": "Mia",
+    "last_name": "Moss",
+    "full_name": "Mia Moss",
+    "email": "mia@example.com",
+    "phone": "+447700900123",
+    "date_of_birth": "1994-05-17",
+    "gender": "female",
+    "address": "12 Canal Street, Manchester",
+    "emergency_contact_name": "Sam Moss",
+    "emergency_contact_phone": "+447700900456",
+    "medical_notes": "",
+    "status": "active",
+    "joined_on": "2026-01-31",
+}
+
+
+@extend_schema_serializer(component_name="MeGym")
+class MeGymSerializer(serializers.Serializer):
+    """The gym of this host, for display."""
+
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    timezone = serializers.CharField(help_text="IANA name; API times are UTC.")
+    currency = serializers.CharField(help_text="ISO 4217; every amount is in it.")
+
+
 class MeApi(APIView):
     """`GET me/`: the logged-in user, their role at this gym and, when the user is linked
     to a member record here, `member` (their profile) and `membership` (the current one:
@@ -156,21 +268,51 @@ class MeApi(APIView):
 
     permission_classes = [GymRolePermission]
 
-    @extend_schema_serializer(component_name="Me")
+    @extend_schema_serializer(
+        component_name="Me",
+        examples=[
+            OpenApiExample(
+                "A member",
+                value={
+                    "id": 2048,
+                    "email": "mia@example.com",
+                    "first_name": "Mia",
+                    "last_name": "Moss",
+                    "role": "member",
+                    "gym": {"name": "Iron Works", "slug": "iron-works", "timezone": "Europe/London", "currency": "GBP"},
+                    "member": ME_MEMBER_EXAMPLE,
+                    "membership": MEMBERSHIP_EXAMPLE,
+                    "billing": MEMBER_BILLING_EXAMPLE,
+                },
+                response_only=True,
+            )
+        ],
+    )
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         email = serializers.EmailField()
         first_name = serializers.CharField()
         last_name = serializers.CharField()
-        role = serializers.CharField()
-        gym = serializers.DictField()
+        role = serializers.CharField(help_text="owner, manager, trainer, receptionist or member.")
+        gym = MeGymSerializer()
         member = MeMemberSerializer(allow_null=True)
         membership = MembershipSerializer(allow_null=True)
         billing = MemberBillingSerializer(
             allow_null=True, help_text="What the member owes and their saved card; null without a member record."
         )
 
-    @extend_schema(responses={200: OutputSerializer})
+    @extend_schema(
+        operation_id="me_retrieve",
+        tags=["me"],
+        summary="Who am I: user, role, member profile, membership and billing",
+        description=(
+            "The logged-in user and their role at this gym. For a user linked to a member record here: "
+            "`member` (their profile, with their own medical notes), `membership` (the current one: active, "
+            "frozen or past due; null if none) and `billing` (what they owe, their saved card). Staff without "
+            "a member record get null for all three."
+        ),
+        responses={200: OutputSerializer},
+    )
     def get(self, request: Request) -> Response:
         gym = request.tenant  # type: ignore[attr-defined]
         user: User = request.user  # type: ignore[assignment]  # GymRolePermission guarantees a real user

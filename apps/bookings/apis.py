@@ -41,6 +41,7 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -55,6 +56,9 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from apps.classes.apis import (
+    ICS_EXAMPLE,
+    INSTRUCTOR_EXAMPLE,
+    SCHEDULE_CLASS_EXAMPLE,
     JsonOnlyNegotiation,
     ScheduleClassSerializer,
     ScheduleInstructorSerializer,
@@ -62,7 +66,8 @@ from apps.classes.apis import (
     calendar_response,
 )
 from apps.classes.models import ClassSession
-from apps.core.api_errors import domain_error, error_body, field_forbidden
+from apps.core.api_errors import api_error, domain_error, error_responses, field_forbidden
+from apps.core.api_input import StrictJsonSerializer
 from apps.core.pagination import ApiPagination
 from apps.core.qrcodes import qr_png_bytes
 from apps.members.models import Member
@@ -84,27 +89,30 @@ from .qr import QrTokenInvalid, booking_qr_check, booking_qr_token
 from .selectors import credit_ledger, member_bookings
 from .services import booking_cancel, booking_create, credits_summary
 
-BOOKING_ERROR_STATUS = {
-    "session_not_bookable": status.HTTP_400_BAD_REQUEST,
-    "booking_window_closed": status.HTTP_400_BAD_REQUEST,
-    "no_valid_membership": status.HTTP_403_FORBIDDEN,
-    "insufficient_credits": status.HTTP_402_PAYMENT_REQUIRED,
-    "already_booked": status.HTTP_409_CONFLICT,
-    "booking_conflict": status.HTTP_409_CONFLICT,
-    "class_full": status.HTTP_409_CONFLICT,
-    "booking_not_cancellable": status.HTTP_409_CONFLICT,
-    "session_not_found": status.HTTP_404_NOT_FOUND,
-    "booking_not_found": status.HTTP_404_NOT_FOUND,
-}
-QR_ERROR_STATUS = {"not_confirmed": status.HTTP_409_CONFLICT, "expired": status.HTTP_410_GONE}
+BOOKING_CREATE_CODES = (
+    "session_not_bookable",
+    "booking_window_closed",
+    "insufficient_credits",
+    "no_valid_membership",
+    "field_forbidden",
+    "session_not_found",
+    "member_not_found",
+    "already_booked",
+    "booking_conflict",
+    "class_full",
+)
+
+
+# `credits/` pages its ledger inside a body of its own, so its page parameters are listed here.
+PAGE_PARAMETERS = [
+    OpenApiParameter(p["name"], p["schema"], description=p["description"])
+    for p in ApiPagination().get_schema_operation_parameters(None)
+]
 
 
 def _booking_error(exc: BookingError) -> Response:
-    return domain_error(exc, BOOKING_ERROR_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST))
-
-
-def _not_found(code: str, message: str) -> Response:
-    return Response(error_body(code, message), status=status.HTTP_404_NOT_FOUND)
+    """The service error with its status from the error reference (apps/core/api_errors.py)."""
+    return domain_error(exc)
 
 
 def _is_staff(request: Request) -> bool:
@@ -145,6 +153,31 @@ def _booking_or_404(request: Request, pk: int) -> Booking:
 
 # --- serializers ----------------------------------------------------------------------------
 
+BOOKING_EXAMPLE: dict[str, Any] = {
+    "id": 70211,
+    "status": "confirmed",
+    "waitlist_position": None,
+    "credits_spent": 1,
+    "session": {
+        "id": 913,
+        "gym_class": SCHEDULE_CLASS_EXAMPLE,
+        "instructor": INSTRUCTOR_EXAMPLE,
+        "location": "Studio 2",
+        "starts_at": "2026-04-14T17:00:00Z",
+        "ends_at": "2026-04-14T17:45:00Z",
+        "status": "scheduled",
+    },
+    "member": {"id": 311, "full_name": "Mia Moss"},
+    "plan": "Ten classes",
+    "created_at": "2026-04-10T08:12:03Z",
+    "confirmed_at": "2026-04-10T08:12:03Z",
+    "cancelled_at": None,
+    "cancel_reason": "",
+    "late_cancel_from": "2026-04-14T15:00:00Z",
+    "qr_url": "https://iron-works.fitflow.app/api/v1/bookings/70211/qr.png",
+    "qr_token": "eyJnIjoiaXJvbl93b3JrcyIsImIiOjcwMjExfQ:1uAbCd:Xk3v",
+}
+
 
 @extend_schema_serializer(component_name="BookingSession")
 class BookingSessionSerializer(serializers.Serializer):
@@ -169,7 +202,10 @@ class BookingMemberSerializer(serializers.Serializer):
     full_name = serializers.CharField()
 
 
-@extend_schema_serializer(component_name="Booking")
+@extend_schema_serializer(
+    component_name="Booking",
+    examples=[OpenApiExample("A confirmed booking", value=BOOKING_EXAMPLE, response_only=True)],
+)
 class BookingSerializer(serializers.Serializer):
     """A booking with its session. Times are UTC."""
 
@@ -190,7 +226,7 @@ class BookingSerializer(serializers.Serializer):
     qr_url = serializers.SerializerMethodField(help_text="Absolute URL of the check-in QR (PNG); confirmed only.")
     qr_token = serializers.SerializerMethodField(help_text="The signed text in that QR code; confirmed only.")
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_plan(self, booking: Booking) -> str | None:
         membership = booking.membership
         return membership.plan.name if membership is not None else None
@@ -201,7 +237,7 @@ class BookingSerializer(serializers.Serializer):
         moment = session.starts_at - datetime.timedelta(hours=session.cancellation_window_hours)
         return str(UtcDateTimeField().to_representation(moment))
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True))
     def get_qr_url(self, booking: Booking) -> str | None:
         if booking.status != Booking.Status.CONFIRMED:
             return None
@@ -209,7 +245,7 @@ class BookingSerializer(serializers.Serializer):
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_qr_token(self, booking: Booking) -> str | None:
         return booking_qr_token(booking=booking) if booking.status == Booking.Status.CONFIRMED else None
 
@@ -241,8 +277,18 @@ class BookingListApi(APIView):
         session = serializers.IntegerField(required=False, min_value=1)
         member = serializers.IntegerField(required=False, min_value=1, help_text="Staff only; ignored for members.")
 
-    @extend_schema_serializer(component_name="BookingCreateInput")
-    class InputSerializer(serializers.Serializer):
+    @extend_schema_serializer(
+        component_name="BookingCreateInput",
+        examples=[
+            OpenApiExample("Book a class", value={"session": 913}, request_only=True),
+            OpenApiExample(
+                "Staff: book a member, waitlist if full",
+                value={"session": 913, "member": 311, "join_waitlist": True},
+                request_only=True,
+            ),
+        ],
+    )
+    class InputSerializer(StrictJsonSerializer):
         session = serializers.IntegerField(min_value=1)
         join_waitlist = serializers.BooleanField(
             required=False, default=False, help_text="When the class is full, join its waitlist instead of a 409."
@@ -255,11 +301,16 @@ class BookingListApi(APIView):
         operation_id="bookings_list",
         tags=["bookings"],
         summary="List bookings (mine; staff: all)",
+        description=(
+            "A member sees their own bookings; staff (receptionist and up) see every booking and filter by "
+            "`member`. Filter by `session` and `status`; `when=upcoming` lists sessions not yet ended, soonest "
+            "first (`past` and `all`: newest first). Paged with `page`/`page_size`."
+        ),
         parameters=[FilterSerializer],
         responses={200: BookingSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         f = filters.validated_data
         bookings = _visible_bookings(request)
@@ -286,14 +337,15 @@ class BookingListApi(APIView):
         tags=["bookings"],
         summary="Book a class session",
         description=(
-            "201 with the booking (confirmed, or waitlisted with `join_waitlist`). "
-            "400 `validation_error`, `session_not_bookable`, `booking_window_closed`; "
-            "402 `insufficient_credits`; 403 `no_valid_membership`, `field_forbidden` (a member naming "
-            "someone else); 404 `session_not_found`, `member_not_found`; "
-            "409 `already_booked`, `booking_conflict`, `class_full`."
+            "A member books themselves; staff name the `member` (staff without a member record must: else "
+            "400 `validation_error`). 201 with the booking: confirmed (credits spent, if the class costs "
+            "any), or waitlisted when the class is full and `join_waitlist` is true."
         ),
         request=InputSerializer,
-        responses={201: BookingSerializer},
+        responses={
+            201: BookingSerializer,
+            **error_responses(*BOOKING_CREATE_CODES, field_forbidden="A member named someone else as `member`."),
+        },
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -301,21 +353,18 @@ class BookingListApi(APIView):
         v = data.validated_data
         session = ClassSession.objects.filter(pk=v["session"]).first()
         if session is None:
-            return _not_found("session_not_found", "This class session does not exist.")
+            return api_error("session_not_found", "This class session does not exist.")
         own = _caller_member(request)
         if v.get("member") and not (own is not None and own.pk == v["member"]):
             if not _is_staff(request):
                 return field_forbidden(["member"])
             member = Member.objects.exclude(status=Member.Status.ERASED).filter(pk=v["member"]).first()
             if member is None:
-                return _not_found("member_not_found", "This member does not exist.")
+                return api_error("member_not_found", "This member does not exist.")
         elif own is not None:
             member = own
         else:
-            return Response(
-                error_body("validation_error", "Some fields are not valid.", {"member": ["Name the member to book."]}),
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            return api_error("validation_error", "Some fields are not valid.", {"member": ["Name the member to book."]})
         try:
             booking = booking_create(
                 member=member,
@@ -337,14 +386,17 @@ class BookingDetailApi(APIView):
     minimum_role = Role.MEMBER
 
     @extend_schema_serializer(component_name="BookingCancelInput")
-    class CancelSerializer(serializers.Serializer):
+    class CancelSerializer(StrictJsonSerializer):
         reason = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
 
     @extend_schema(
         operation_id="bookings_retrieve",
         tags=["bookings"],
         summary="Read a booking",
-        description="404 `not_found` for another member's booking (members) or an id of another gym.",
+        description=(
+            "The booking with its session. Staff read any; a member gets 404 for anyone else's booking, "
+            "as for an id of another gym."
+        ),
         responses={200: BookingSerializer},
     )
     def get(self, request: Request, pk: int) -> Response:
@@ -358,12 +410,35 @@ class BookingDetailApi(APIView):
             "The optional `reason` comes in the JSON body or the query string. 200 with the booking: "
             "`cancelled` (credits refunded) or, inside the session's cancellation window, `late_cancelled` "
             "(no refund unless the gym's policy says so). A freed spot goes to the waitlist at once. "
-            "404 `not_found`; 409 `booking_not_cancellable` (already cancelled, attended, no-show, or the "
-            "class has started)."
+            "A member cancels their own bookings; staff any."
         ),
-        parameters=[OpenApiParameter("reason", OpenApiTypes.STR, required=False)],
+        parameters=[
+            OpenApiParameter("reason", OpenApiTypes.STR, required=False, description="Why (at most 255 characters).")
+        ],
         request=CancelSerializer,
-        responses={200: BookingSerializer},
+        responses={
+            200: OpenApiResponse(
+                BookingSerializer,
+                description="The booking, now cancelled or late-cancelled.",
+                examples=[
+                    OpenApiExample(
+                        "Cancelled",
+                        value=BOOKING_EXAMPLE
+                        | {
+                            "status": "cancelled",
+                            "credits_spent": 0,
+                            "cancelled_at": "2026-04-12T09:30:00Z",
+                            "cancel_reason": "Work",
+                            "qr_url": None,
+                            "qr_token": None,
+                        },
+                        response_only=True,
+                        status_codes=["200"],
+                    )
+                ],
+            ),
+            **error_responses("booking_not_cancellable"),
+        },
     )
     def delete(self, request: Request, pk: int) -> Response:
         booking = _booking_or_404(request, pk)
@@ -393,18 +468,20 @@ class BookingQrApi(APIView):
         tags=["bookings"],
         summary="The booking's check-in QR code (PNG)",
         description=(
-            "Only the booking's member or staff. The code holds the signed token (apps/bookings/qr.py). "
-            "404 `not_found`; 409 `not_confirmed` (waitlisted, cancelled, already checked in); "
-            "410 `expired` (the class is over)."
+            "Only the booking's member or staff. The code holds the signed token (`qr_token` of the booking), "
+            "which the front desk scans. Errors are JSON whatever `Accept` says."
         ),
-        responses={(200, "image/png"): OpenApiTypes.BINARY},
+        responses={
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="A PNG of the QR code."),
+            **error_responses("not_confirmed", "expired"),
+        },
     )
     def get(self, request: Request, pk: int) -> HttpResponse | Response:
         booking = _booking_or_404(request, pk)
         try:
             booking_qr_check(booking=booking)
         except QrTokenInvalid as exc:
-            return Response(error_body(exc.code, exc.reason), status=QR_ERROR_STATUS.get(exc.code, 409))
+            return api_error(exc.code, exc.reason)
         response = HttpResponse(qr_png_bytes(booking_qr_token(booking=booking)), content_type="image/png")
         response["Cache-Control"] = "private, max-age=300"
         return response
@@ -419,7 +496,19 @@ class BookingFeedUrlApi(APIView):
     permission_classes = [GymRolePermission]
     minimum_role = Role.MEMBER
 
-    @extend_schema_serializer(component_name="BookingFeedUrl")
+    @extend_schema_serializer(
+        component_name="BookingFeedUrl",
+        examples=[
+            OpenApiExample(
+                "Feed URL",
+                value={
+                    "url": "https://iron-works.fitflow.app/api/v1/bookings/feed/MzExOjFhYmNk.ics",
+                    "webcal_url": "webcal://iron-works.fitflow.app/api/v1/bookings/feed/MzExOjFhYmNk.ics",
+                },
+                response_only=True,
+            )
+        ],
+    )
     class OutputSerializer(serializers.Serializer):
         url = serializers.URLField(help_text="https URL of the .ics feed; anyone with it sees your bookings.")
         webcal_url = serializers.CharField(help_text="The same as webcal://, which opens the calendar app.")
@@ -430,16 +519,14 @@ class BookingFeedUrlApi(APIView):
         summary="My private calendar-feed URL",
         description=(
             "Subscribe a calendar app to `url`. It stays the same until the account's password changes, "
-            "which retires every earlier link. 403 `not_a_member` for staff without a member record here."
+            "which retires every earlier link."
         ),
-        responses={200: OutputSerializer},
+        responses={200: OutputSerializer, **error_responses("not_a_member")},
     )
     def get(self, request: Request) -> Response:
         member = _caller_member(request)
         if member is None:
-            return Response(
-                error_body("not_a_member", "Only members have a bookings calendar."), status=status.HTTP_403_FORBIDDEN
-            )
+            return api_error("not_a_member", "Only members have a bookings calendar.")
         member.user = request.user  # type: ignore[assignment]  # the linked login, already loaded
         path = reverse("api:booking-feed", kwargs={"token": member_feed_token(member=member)})
         url = request.build_absolute_uri(path)
@@ -465,11 +552,23 @@ class BookingFeedApi(APIView):
         description=(
             "No authentication: the token in the path is the key. Confirmed and waitlisted bookings (tentative), "
             "and attended or no-show ones of the last 60 days; times in UTC. Sends `ETag` (304 on a match). "
-            "404 `not_found` for a forged, other-gym or revoked token."
+            "A forged, other-gym or revoked token is 404 `not_found`. Errors are JSON."
         ),
         auth=[],
         responses={
-            (200, "text/calendar"): OpenApiTypes.BINARY,
+            (200, "text/calendar"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The member's bookings as iCalendar.",
+                examples=[
+                    OpenApiExample(
+                        "Bookings",
+                        value=ICS_EXAMPLE,
+                        media_type="text/calendar",
+                        response_only=True,
+                        status_codes=["200"],
+                    )
+                ],
+            ),
             304: OpenApiResponse(description="Not modified."),
         },
     )
@@ -477,7 +576,7 @@ class BookingFeedApi(APIView):
         try:
             member = member_feed_verify(token=token)
         except FeedTokenInvalid:
-            return _not_found("not_found", "This calendar link is not valid (it may have been reset).")
+            return api_error("not_found", "This calendar link is not valid (it may have been reset).")
         since = timezone.now() - MEMBER_FEED_PAST
         bookings = (
             member_bookings(member=member)
@@ -530,7 +629,48 @@ class CreditsApi(APIView):
     class FilterSerializer(serializers.Serializer):
         member = serializers.IntegerField(required=False, min_value=1, help_text="Staff: whose credits.")
 
-    @extend_schema_serializer(component_name="Credits")
+    @extend_schema_serializer(
+        component_name="Credits",
+        examples=[
+            OpenApiExample(
+                "A class pack",
+                value={
+                    "total": 7,
+                    "unlimited": False,
+                    "buckets": [
+                        {
+                            "membership": 5130,
+                            "plan": "Ten classes",
+                            "balance": 7,
+                            "expires_on": "2026-06-30",
+                            "unlimited": False,
+                            "usable": True,
+                        }
+                    ],
+                    "count": 4,
+                    "next": None,
+                    "previous": None,
+                    "results": [
+                        {
+                            "id": 9902,
+                            "kind": "spend",
+                            "amount": -1,
+                            "balance_after": 7,
+                            "membership": 5130,
+                            "plan": "Ten classes",
+                            "booking": 70211,
+                            "class_name": "Spin",
+                            "session_starts_at": "2026-04-14T17:00:00Z",
+                            "expires_on": "2026-06-30",
+                            "note": "",
+                            "created_at": "2026-04-10T08:12:03Z",
+                        }
+                    ],
+                },
+                response_only=True,
+            )
+        ],
+    )
     class OutputSerializer(serializers.Serializer):
         total = serializers.IntegerField(help_text="Usable limited credits over all buckets.")
         unlimited = serializers.BooleanField(help_text="An active membership books without credits.")
@@ -546,14 +686,19 @@ class CreditsApi(APIView):
         summary="My class credits and ledger",
         description=(
             "Balances per credit bucket (current memberships) and the append-only ledger, paged with "
-            "`page`/`page_size`. Staff pass `member`. 400 `validation_error` (staff without `member`); "
-            "403 `field_forbidden` (a member naming someone else); 404 `member_not_found`."
+            "`page`/`page_size`. Staff pass `member` (staff without a member record must: else 400 "
+            "`validation_error`)."
         ),
-        parameters=[FilterSerializer],
-        responses={200: OutputSerializer},
+        parameters=[FilterSerializer, *PAGE_PARAMETERS],
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                "field_forbidden", "member_not_found", field_forbidden="A member named someone else as `member`."
+            ),
+        },
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         wanted = filters.validated_data.get("member")
         own = _caller_member(request)
@@ -562,14 +707,11 @@ class CreditsApi(APIView):
                 return field_forbidden(["member"])
             member = Member.objects.filter(pk=wanted).first()
             if member is None:
-                return _not_found("member_not_found", "This member does not exist.")
+                return api_error("member_not_found", "This member does not exist.")
         elif own is not None:
             member = own
         else:
-            return Response(
-                error_body("validation_error", "Some fields are not valid.", {"member": ["Name the member."]}),
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            return api_error("validation_error", "Some fields are not valid.", {"member": ["Name the member."]})
         summary = credits_summary(member=member)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(credit_ledger(member=member), request, view=self)

@@ -24,8 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
@@ -37,7 +37,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.classes.apis import UtcDateTimeField
-from apps.core.api_errors import domain_error, error_body, error_response_doc
+from apps.core.api_errors import api_error, domain_error, error_responses
+from apps.core.api_input import StrictJsonSerializer
 from apps.core.pagination import ApiPagination
 from apps.core.qrcodes import qr_svg_data_uri
 from apps.members.models import Member
@@ -52,14 +53,6 @@ from .qr import ROTATING_QR_REFRESH, ROTATING_QR_TTL, member_rotating_qr_token
 from .selectors import checkin_list, occupancy_now
 from .services import CheckInResult, checkin_check_out, checkin_create
 
-CHECKIN_ERROR_STATUS = {
-    "invalid_input": status.HTTP_400_BAD_REQUEST,
-    "override_reason_required": status.HTTP_400_BAD_REQUEST,
-    "override_not_allowed": status.HTTP_403_FORBIDDEN,
-    "member_not_found": status.HTTP_404_NOT_FOUND,
-    "check_in_not_found": status.HTTP_404_NOT_FOUND,
-    "already_checked_out": status.HTTP_409_CONFLICT,
-}
 # Methods and levels are plain strings in the schema: a generic `MethodEnum` or
 # `LevelEnum` component would clash with the next app's `method` or `level` choice.
 METHOD_HELP = "How the member was identified: " + ", ".join(CheckIn.Method.values) + "."
@@ -68,11 +61,8 @@ OVERRIDE_ROLE = Role.MANAGER
 
 
 def _checkin_error(exc: CheckInError) -> Response:
-    return domain_error(exc, CHECKIN_ERROR_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST))
-
-
-def _error(code: str, message: str, http_status: int, details: Any = None) -> Response:
-    return Response(error_body(code, message, details), status=http_status)
+    """The service error with its status from the error reference (apps/core/api_errors.py)."""
+    return domain_error(exc)
 
 
 def _photo_url(request: Request, member: Member) -> str | None:
@@ -80,6 +70,30 @@ def _photo_url(request: Request, member: Member) -> str | None:
 
 
 # --- serializers ------------------------------------------------------------------------------
+
+CHECK_IN_EXAMPLE: dict[str, Any] = {
+    "id": 88120,
+    "member": {"id": 311, "name": "Mia Moss"},
+    "checked_in_at": "2026-04-14T06:58:12Z",
+    "checked_out_at": None,
+    "check_out_kind": "",
+    "method": "member_qr",
+}
+CHECK_IN_RESULT_EXAMPLE: dict[str, Any] = {
+    "allowed": True,
+    "code": "checked_in",
+    "message": "Welcome, Mia!",
+    "member": {"id": 311, "name": "Mia Moss", "photo_url": None},
+    "membership": {"id": 5120, "plan": "Unlimited monthly", "status": "active", "end_date": None},
+    "check_in": {
+        "id": 88120,
+        "checked_in_at": "2026-04-14T06:58:12Z",
+        "checked_out_at": None,
+        "method": "member_qr",
+    },
+    "booking": None,
+    "warnings": [],
+}
 
 
 @extend_schema_serializer(component_name="CheckInMemberRef")
@@ -97,7 +111,9 @@ class CheckInBookingSerializer(serializers.Serializer):
     starts_at = UtcDateTimeField(source="session.starts_at")
 
 
-@extend_schema_serializer(component_name="CheckIn")
+@extend_schema_serializer(
+    component_name="CheckIn", examples=[OpenApiExample("A visit", value=CHECK_IN_EXAMPLE, response_only=True)]
+)
 class CheckInSerializer(serializers.Serializer):
     """A visit. Times are UTC; `checked_out_at` is null while the member is in the gym."""
 
@@ -111,7 +127,20 @@ class CheckInSerializer(serializers.Serializer):
     method = serializers.CharField(help_text=METHOD_HELP)
 
 
-@extend_schema_serializer(component_name="CheckInListItem")
+@extend_schema_serializer(
+    component_name="CheckInListItem",
+    examples=[
+        OpenApiExample(
+            "A visit",
+            value=CHECK_IN_EXAMPLE
+            | {
+                "plan": "Unlimited monthly",
+                "booking": {"id": 70211, "class_name": "Spin", "starts_at": "2026-04-14T17:00:00Z"},
+            },
+            response_only=True,
+        )
+    ],
+)
 class CheckInListItemSerializer(CheckInSerializer):
     """A visit in a day's list, with the plan that let the member in and the class
     booking it marked attended."""
@@ -128,7 +157,7 @@ class ResultMemberSerializer(serializers.Serializer):
     name = serializers.CharField(source="full_name")
     photo_url = serializers.SerializerMethodField(help_text="Absolute URL; null without a photo.")
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True))
     def get_photo_url(self, member: Member) -> str | None:
         return _photo_url(self.context["request"], member)
 
@@ -191,8 +220,18 @@ class CheckInListApi(APIView):
             required=False, help_text="Gym-local date (YYYY-MM-DD); default today in the gym's timezone."
         )
 
-    @extend_schema_serializer(component_name="CheckInCreateInput")
-    class InputSerializer(serializers.Serializer):
+    @extend_schema_serializer(
+        component_name="CheckInCreateInput",
+        examples=[
+            OpenApiExample("Scanned QR", value={"qr": "m1:311:1776149892:Xk3vQ9"}, request_only=True),
+            OpenApiExample(
+                "Manager override",
+                value={"member": 311, "override_reason": "Card payment taken at the desk"},
+                request_only=True,
+            ),
+        ],
+    )
+    class InputSerializer(StrictJsonSerializer):
         # Long enough for any scanner output; the service refuses a token over 512
         # characters as `unknown_code` (a scan answer, not an input error).
         qr = serializers.CharField(
@@ -217,18 +256,16 @@ class CheckInListApi(APIView):
         operation_id="check_ins_list",
         tags=["check-ins"],
         summary="A day's check-ins (receptionist+)",
-        description="Newest first, paged with `page`/`page_size`. 400 `invalid_date`.",
+        description=(
+            "The check-ins of one gym-local `date` (default today), newest first, with the plan that let "
+            "each member in and the class booking it marked attended. Paged with `page`/`page_size`."
+        ),
         parameters=[FilterSerializer],
-        responses={
-            200: CheckInListItemSerializer(many=True),
-            400: error_response_doc("`invalid_date`: `date` is not YYYY-MM-DD."),
-            403: error_response_doc("`role_too_low` (members), `no_gym_access`."),
-        },
+        responses={200: CheckInListItemSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        if not filters.is_valid():
-            return _error("invalid_date", "Give the date as YYYY-MM-DD.", status.HTTP_400_BAD_REQUEST, filters.errors)
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
         gym = request.tenant  # type: ignore[attr-defined]
         day = filters.validated_data.get("date") or gym_local_date(gym)
         paginator = self.pagination_class()
@@ -243,35 +280,58 @@ class CheckInListApi(APIView):
             "Send exactly one of `qr` (a scanned token) or `member` (an id picked at the desk). "
             "201 when the member was checked in (`allowed: true`); 200 when refused (`allowed: false`, "
             "`code` says why; nothing is written, and `already_checked_in` names the open check-in). "
-            "A manager or owner may send `override_reason` to let a refused member in anyway."
+            "A manager or owner may send `override_reason` to let a refused member in anyway (below manager: "
+            "403 `role_too_low`, nothing written). Neither or both of `qr` and `member` is 400 `validation_error`."
         ),
         request=InputSerializer,
         responses={
-            201: CheckInResultSerializer,
-            200: OpenApiResponse(response=CheckInResultSerializer, description="Refused: `allowed` is false."),
-            400: error_response_doc("`invalid_input`: neither or both of `qr` and `member`, or a malformed field."),
-            403: error_response_doc("`role_too_low`: a member, or an `override_reason` below manager."),
-            404: error_response_doc("`member_not_found`: no such member at this gym."),
+            201: OpenApiResponse(
+                CheckInResultSerializer,
+                description="Checked in: `allowed` is true.",
+                examples=[OpenApiExample("Checked in", value=CHECK_IN_RESULT_EXAMPLE, status_codes=["201"])],
+            ),
+            200: OpenApiResponse(
+                CheckInResultSerializer,
+                description="Refused: `allowed` is false, `code` says why; nothing was written.",
+                examples=[
+                    OpenApiExample(
+                        "Refused",
+                        value=CHECK_IN_RESULT_EXAMPLE
+                        | {
+                            "allowed": False,
+                            "code": "payment_overdue",
+                            "message": "Payment is overdue.",
+                            "membership": {
+                                "id": 5120,
+                                "plan": "Unlimited monthly",
+                                "status": "past_due",
+                                "end_date": None,
+                            },
+                            "check_in": None,
+                        },
+                        status_codes=["200"],
+                    )
+                ],
+            ),
+            **error_responses("member_not_found"),
         },
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
-        if not data.is_valid():
-            return _error("invalid_input", "Some fields are not valid.", status.HTTP_400_BAD_REQUEST, data.errors)
+        data.is_valid(raise_exception=True)
         v = data.validated_data
         override_reason = v["override_reason"]
         if override_reason and not Role(request.gym_role).at_least(OVERRIDE_ROLE):  # type: ignore[attr-defined]
-            return _error(
+            return api_error(
                 "role_too_low",
                 f"Only a {OVERRIDE_ROLE.label.lower()} or owner may override a refusal.",
-                status.HTTP_403_FORBIDDEN,
                 {"override_reason": ["Ask a manager to override."]},
             )
         member: Member | None = None
         if "member" in v:
             member = Member.objects.exclude(status=Member.Status.ERASED).filter(pk=v["member"]).first()
             if member is None:
-                return _error("member_not_found", "This member does not exist at this gym.", status.HTTP_404_NOT_FOUND)
+                return api_error("member_not_found", "This member does not exist at this gym.")
         try:
             result = checkin_create(
                 qr=v.get("qr"),
@@ -295,18 +355,14 @@ class CheckInCheckOutApi(APIView):
         operation_id="check_ins_check_out",
         tags=["check-ins"],
         summary="Check a member out (receptionist+)",
+        description="Closes the open check-in (occupancy drops at once). 200 with the check-in.",
         request=None,
-        responses={
-            200: CheckInSerializer,
-            403: error_response_doc("`role_too_low` (members), `no_gym_access`."),
-            404: error_response_doc("`check_in_not_found`: no such check-in at this gym."),
-            409: error_response_doc("`already_checked_out`."),
-        },
+        responses={200: CheckInSerializer, **error_responses("check_in_not_found", "already_checked_out")},
     )
     def post(self, request: Request, pk: int) -> Response:
         check_in = CheckIn.objects.filter(pk=pk).first()
         if check_in is None:
-            return _error("check_in_not_found", "This check-in does not exist at this gym.", status.HTTP_404_NOT_FOUND)
+            return api_error("check_in_not_found", "This check-in does not exist at this gym.")
         try:
             check_in = checkin_check_out(check_in=check_in, actor=request.user)  # type: ignore[arg-type]
         except CheckInError as exc:
@@ -323,7 +379,16 @@ class OccupancyApi(APIView):
     permission_classes = [GymRolePermission]
     minimum_role = Role.MEMBER
 
-    @extend_schema_serializer(component_name="Occupancy")
+    @extend_schema_serializer(
+        component_name="Occupancy",
+        examples=[
+            OpenApiExample(
+                "Busy",
+                value={"count": 42, "capacity": 60, "level": "busy", "as_of": "2026-04-14T17:05:31Z"},
+                response_only=True,
+            )
+        ],
+    )
     class OutputSerializer(serializers.Serializer):
         count = serializers.IntegerField(help_text="Members checked in and not yet out.")
         capacity = serializers.IntegerField(help_text="The gym's occupancy capacity setting.")
@@ -336,8 +401,11 @@ class OccupancyApi(APIView):
         operation_id="occupancy_retrieve",
         tags=["check-ins"],
         summary="Live occupancy",
-        description="The same numbers the `/ws/occupancy/` websocket pushes.",
-        responses={200: OutputSerializer, 403: error_response_doc("`no_gym_access`: no role at this gym.")},
+        description=(
+            "How many members are in now (open check-ins), against the gym's capacity, with a level for "
+            "display; never a name. The same numbers the `/ws/occupancy/` websocket pushes."
+        ),
+        responses={200: OutputSerializer},
     )
     def get(self, request: Request) -> Response:
         occupancy = occupancy_now(gym=request.tenant)  # type: ignore[attr-defined]
@@ -350,7 +418,21 @@ class MeQrApi(APIView):
     permission_classes = [GymRolePermission]
     minimum_role = Role.MEMBER
 
-    @extend_schema_serializer(component_name="MemberQr")
+    @extend_schema_serializer(
+        component_name="MemberQr",
+        examples=[
+            OpenApiExample(
+                "A fresh code",
+                value={
+                    "token": "m1:311:1776149892:Xk3vQ9",
+                    "svg": "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciLz4=",
+                    "expires_at": "2026-04-14T06:59:12Z",
+                    "refresh_after_seconds": 30,
+                },
+                response_only=True,
+            )
+        ],
+    )
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField(help_text="The signed text in the QR (show it as a QR code).")
         svg = serializers.CharField(help_text="The QR code as a data:image/svg+xml;base64 URI for an <img>.")
@@ -365,16 +447,12 @@ class MeQrApi(APIView):
             "Valid for 60 seconds; fetch a fresh one every `refresh_after_seconds` (30), so the code on screen "
             "always has half its life left. Sent with `Cache-Control: no-store`."
         ),
-        responses={
-            200: OutputSerializer,
-            403: error_response_doc("`no_gym_access`: no role at this gym."),
-            404: error_response_doc("`not_a_member`: staff without a member record here."),
-        },
+        responses={200: OutputSerializer, **error_responses("not_a_member")},
     )
     def get(self, request: Request) -> Response:
         member = member_for_user(user_id=request.user.pk)  # type: ignore[arg-type]
         if member is None:
-            response = _error("not_a_member", "Only members have a check-in QR.", status.HTTP_404_NOT_FOUND)
+            response = api_error("not_a_member", "Only members have a check-in QR.")
         else:
             # The token carries whole seconds: its life is counted from the truncated time.
             issued = timezone.now().replace(microsecond=0)

@@ -40,7 +40,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
@@ -56,7 +56,7 @@ from apps.bookings.models import Booking
 from apps.bookings.selectors import member_bookings_by_session
 from apps.bookings.services import HOLDING_STATUSES, session_closed_reason
 from apps.classes.selectors import sessions_between
-from apps.core.api_errors import error_body
+from apps.core.api_errors import api_error, error_responses
 from apps.members.models import Member
 from apps.members.selectors import member_for_user
 from apps.memberships.models import Membership
@@ -65,6 +65,11 @@ from apps.staff.roles import Role
 
 from .models import ClassSession, GymClass
 
+ICS_EXAMPLE = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//FitFlow//Timetable//EN\r\nX-WR-TIMEZONE:Europe/London\r\n"
+    "BEGIN:VEVENT\r\nUID:session-913@iron-works\r\nDTSTART:20260414T170000Z\r\nDTEND:20260414T174500Z\r\n"
+    "SUMMARY:Spin\r\nLOCATION:Studio 2\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
 DEFAULT_RANGE = datetime.timedelta(days=7)
 MAX_RANGE = datetime.timedelta(days=31)
 
@@ -218,6 +223,35 @@ def schedule_sessions(
 # --- serializers ----------------------------------------------------------------------------
 
 
+SCHEDULE_CLASS_EXAMPLE = {
+    "id": 41,
+    "name": "Spin",
+    "type": "cycling",
+    "difficulty": "intermediate",
+    "colour": "#e4572e",
+    "duration_minutes": 45,
+    "credits_required": 1,
+}
+INSTRUCTOR_EXAMPLE = {"id": 907, "name": "Jo Park"}
+SCHEDULE_SESSION_EXAMPLE: dict[str, Any] = {
+    "id": 913,
+    "gym_class": SCHEDULE_CLASS_EXAMPLE,
+    "instructor": INSTRUCTOR_EXAMPLE,
+    "starts_at": "2026-04-14T17:00:00Z",
+    "ends_at": "2026-04-14T17:45:00Z",
+    "location": "Studio 2",
+    "total_spots": 20,
+    "booked_spots": 18,
+    "available_spots": 2,
+    "waitlist_count": 0,
+    "waitlist_available": False,
+    "booking_opens_at": "2026-04-07T17:00:00Z",
+    "late_cancel_from": "2026-04-14T15:00:00Z",
+    "can_book": False,
+    "my_booking": {"id": 70211, "status": "confirmed", "waitlist_position": None},
+}
+
+
 @extend_schema_serializer(component_name="ScheduleClass")
 class ScheduleClassSerializer(serializers.Serializer):
     id = serializers.IntegerField()
@@ -289,7 +323,21 @@ class ScheduleApi(APIView):
         type = serializers.ChoiceField(choices=GymClass.Type.choices, required=False)
         instructor = serializers.IntegerField(required=False, min_value=1)
 
-    @extend_schema_serializer(component_name="Schedule")
+    @extend_schema_serializer(
+        component_name="Schedule",
+        examples=[
+            OpenApiExample(
+                "A week",
+                value={
+                    "timezone": "Europe/London",
+                    "start": "2026-04-14T08:00:00Z",
+                    "end": "2026-04-21T08:00:00Z",
+                    "results": [SCHEDULE_SESSION_EXAMPLE],
+                },
+                response_only=True,
+            )
+        ],
+    )
     class OutputSerializer(serializers.Serializer):
         timezone = serializers.CharField(help_text="The gym's IANA timezone; times in this body are UTC.")
         start = UtcDateTimeField()
@@ -301,32 +349,30 @@ class ScheduleApi(APIView):
         tags=["schedule"],
         summary="The timetable, with spots and my bookings",
         description=(
-            "Scheduled sessions starting in [start, end). Sends `ETag`; with a matching `If-None-Match` "
-            "the answer is 304 with no body. 400 `validation_error` (bad filter, end before start), "
-            "400 `range_too_long` (more than 31 days)."
+            "Scheduled sessions starting in [start, end) (default: the next 7 days from the top of the hour; "
+            "at most 31 days; `end` before `start` is 400 `validation_error`), filtered by class `type` and "
+            "`instructor`, with spots, the waitlist and the caller's booking state. Times are UTC. Sends "
+            "`ETag`; with a matching `If-None-Match` the answer is 304 with no body."
         ),
         parameters=[FilterSerializer],
         responses={
             200: OutputSerializer,
             304: OpenApiResponse(description="Not modified (If-None-Match matched the ETag)."),
+            **error_responses("range_too_long"),
         },
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         f = filters.validated_data
         now = timezone.now()
         start = f.get("start") or now.replace(minute=0, second=0, microsecond=0)
         end = f.get("end") or start + DEFAULT_RANGE
         if end <= start:
-            return Response(
-                error_body("validation_error", "Some fields are not valid.", {"end": ["Must be after start."]}),
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            return api_error("validation_error", "Some fields are not valid.", {"end": ["Must be after start."]})
         if end - start > MAX_RANGE:
-            return Response(
-                error_body("range_too_long", f"Ask for at most {MAX_RANGE.days} days at a time.", {"max_days": 31}),
-                status=status.HTTP_400_BAD_REQUEST,
+            return api_error(
+                "range_too_long", f"Ask for at most {MAX_RANGE.days} days at a time.", {"max_days": MAX_RANGE.days}
             )
         gym = request.tenant  # type: ignore[attr-defined]
         sessions = schedule_sessions(
@@ -364,18 +410,30 @@ class ScheduleFeedApi(APIView):
         summary="The public timetable as iCalendar (.ics)",
         description=(
             "No authentication. Scheduled sessions from 7 days ago to 42 days ahead, times in UTC, the gym's "
-            "timezone in X-WR-TIMEZONE; no member names. Sends `ETag` (304 on a match). "
-            "400 `validation_error` for a bad filter."
+            "timezone in X-WR-TIMEZONE; no member names. Filter by class `type` and `instructor`. Sends "
+            "`ETag` (304 on a match). Subscribe a calendar app to it. Errors are JSON."
         ),
         auth=[],
         parameters=[FilterSerializer],
         responses={
-            (200, "text/calendar"): OpenApiTypes.BINARY,
+            (200, "text/calendar"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The timetable as iCalendar.",
+                examples=[
+                    OpenApiExample(
+                        "Timetable",
+                        value=ICS_EXAMPLE,
+                        media_type="text/calendar",
+                        response_only=True,
+                        status_codes=["200"],
+                    )
+                ],
+            ),
             304: OpenApiResponse(description="Not modified."),
         },
     )
     def get(self, request: Request) -> HttpResponse | Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         f = filters.validated_data
         start, end = timetable_range()

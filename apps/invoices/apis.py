@@ -32,7 +32,12 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -40,7 +45,8 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import User
 from apps.classes.apis import JsonOnlyNegotiation
-from apps.core.api_errors import domain_error, error_body, error_response_doc
+from apps.core.api_errors import api_error, domain_error, error_responses
+from apps.core.api_input import StrictJsonSerializer
 from apps.core.pagination import ApiPagination
 from apps.members.models import Member
 from apps.members.selectors import member_for_user
@@ -54,6 +60,7 @@ from .errors import InvoiceError
 from .models import CreditNote, Invoice, Payment
 from .selectors import invoice_list, invoice_overdue_q, member_billing
 from .serializers import (
+    INVOICE_DETAIL_EXAMPLE,
     CreditNoteSerializer,
     InvoiceDetailSerializer,
     InvoiceListItemSerializer,
@@ -72,16 +79,6 @@ from .services import (
     payment_record,
 )
 
-INVOICE_ERROR_STATUS = {
-    "invalid_amount": status.HTTP_400_BAD_REQUEST,
-    "overpayment": status.HTTP_400_BAD_REQUEST,
-    "refund_too_large": status.HTTP_400_BAD_REQUEST,
-    "invoice_not_open": status.HTTP_409_CONFLICT,
-    "invoice_not_voidable": status.HTTP_409_CONFLICT,
-    "no_saved_card": status.HTTP_409_CONFLICT,
-    "stripe_not_connected": status.HTTP_409_CONFLICT,
-    "stripe_unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
-}
 PAYMENT_ROLE = Role.RECEPTIONIST
 """The lowest role that records a manual payment (the front desk takes cash)."""
 CORRECTION_ROLE = Role.MANAGER
@@ -95,8 +92,8 @@ ORDERINGS = {
 
 
 def _invoice_error(exc: InvoiceError) -> Response:
-    fallback = status.HTTP_400_BAD_REQUEST if exc.field else status.HTTP_409_CONFLICT
-    return domain_error(exc, INVOICE_ERROR_STATUS.get(exc.code, fallback))
+    """The service error with its status from the error reference (apps/core/api_errors.py)."""
+    return domain_error(exc)
 
 
 def _is_staff(request: Request) -> bool:
@@ -159,19 +156,6 @@ def _membership_or_404(request: Request, pk: int) -> Membership:
     return membership
 
 
-@extend_schema_field(OpenApiTypes.STR)
-class PlainChoiceField(serializers.ChoiceField):
-    """A choice checked on input but shown as a plain string in the schema (values in its
-    help): a generic `MethodEnum` component would clash with other apps' `method`."""
-
-
-# --- the schema's error responses ----------------------------------------------------------------
-
-
-NOT_FOUND = error_response_doc("`not_found`: no such invoice here, or (a member) not theirs.")
-STAFF_ONLY = error_response_doc("`role_too_low`: a member (or a role below the one needed); `no_gym_access`.")
-
-
 # --- reading ---------------------------------------------------------------------------------------
 
 
@@ -210,13 +194,13 @@ class InvoiceListApi(APIView):
         description=(
             "Staff (receptionist and up) see every invoice and filter by `status`, `member`, `membership` and "
             "`overdue`; a member sees only their own issued invoices (the filters narrow those). Newest first, "
-            "paged with `page`/`page_size`. 400 `validation_error` for a bad filter."
+            "paged with `page`/`page_size`. Search `q` over the number and the member's name and email."
         ),
         parameters=[FilterSerializer],
-        responses={200: InvoiceListItemSerializer(many=True), 400: error_response_doc("`validation_error`.")},
+        responses={200: InvoiceListItemSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         f = filters.validated_data
         today = _today(request)
@@ -255,9 +239,9 @@ class InvoiceDetailApi(APIView):
         description=(
             "The invoice as issued (gym and member as printed, lines, discount, tax), its payments "
             "(method, amount, date, status), credit notes with refunds, the amount due and the PDF's URL. "
-            "A member gets 404 for anyone else's invoice."
+            "Staff read any; a member gets 404 for anyone else's invoice and for drafts."
         ),
-        responses={200: InvoiceDetailSerializer, 404: NOT_FOUND},
+        responses={200: InvoiceDetailSerializer},
     )
     def get(self, request: Request, pk: int) -> Response:
         return Response(_detail_data(request, pk))
@@ -278,7 +262,7 @@ class InvoicePdfApi(APIView):
             "`application/pdf`, A4, named after the invoice number. Same access as reading the invoice: "
             "a member gets 404 for anyone else's invoice (and for drafts). Errors are JSON whatever `Accept` says."
         ),
-        responses={(200, "application/pdf"): OpenApiTypes.BINARY, 404: NOT_FOUND},
+        responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The invoice as a PDF.")},
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
         from .delivery import invoice_pdf_bytes  # PDF rendering loads WeasyPrint: only when asked
@@ -311,23 +295,18 @@ class PaymentSetupIntentApi(APIView):
             "For the caller's own member record at this gym. Confirm the returned `client_secret` with "
             "Stripe's mobile SDK on the gym's account (`account`); Stripe's `setup_intent.succeeded` webhook "
             "then saves the card for future charges. Each call makes a new SetupIntent; the member's Stripe "
-            "customer is made once. 403 `not_a_member` (no member record here); 409 `stripe_not_connected` "
-            "(the gym takes no card payments online); 503 `stripe_unavailable` (try again)."
+            "customer is made once. 201 with what the SDK needs."
         ),
         request=None,
         responses={
             201: SetupIntentSerializer,
-            403: error_response_doc("`not_a_member`, `no_gym_access`."),
-            409: error_response_doc("`stripe_not_connected`."),
-            503: error_response_doc("`stripe_unavailable`."),
+            **error_responses("not_a_member", "stripe_not_connected", "stripe_unavailable"),
         },
     )
     def post(self, request: Request) -> Response:
         member = member_for_user(user_id=request.user.pk)  # type: ignore[arg-type]
         if member is None:
-            return Response(
-                error_body("not_a_member", "Only members can save a card."), status=status.HTTP_403_FORBIDDEN
-            )
+            return api_error("not_a_member", "Only members can save a card.")
         try:
             intent = card_setup_intent(member=member)
         except InvoiceError as exc:
@@ -349,15 +328,18 @@ class MembershipPayApi(APIView):
             "Charges the member's saved card for each open invoice of the membership, oldest first (e.g. after "
             "updating the card while past due). A member may pay only their own membership (404 otherwise); "
             "staff may pay any. 200 with one outcome per invoice (a decline is `failed` with the reason, not an "
-            "error) and the invoices' statuses after. Paid invoices end past-due status. "
-            "409 `invoice_not_open` (nothing owed), `no_saved_card` (save a card, or pay at the desk); "
-            "404 `not_found`."
+            "error) and the invoices' statuses after. Paid invoices end past-due status."
         ),
         request=None,
         responses={
             200: PayNowResultSerializer,
-            404: NOT_FOUND,
-            409: error_response_doc("`invoice_not_open`, `no_saved_card`."),
+            **error_responses(
+                "invoice_not_open",
+                "no_saved_card",
+                "stripe_not_connected",
+                "stripe_unavailable",
+                invoice_not_open="Nothing is owed on this membership.",
+            ),
         },
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -407,12 +389,21 @@ class InvoicePaymentRecordApi(APIView):
     permission_classes = [GymRolePermission]
     minimum_role = PAYMENT_ROLE
 
-    @extend_schema_serializer(component_name="InvoicePaymentRecordInput")
-    class InputSerializer(serializers.Serializer):
+    @extend_schema_serializer(
+        component_name="InvoicePaymentRecordInput",
+        examples=[
+            OpenApiExample(
+                "Cash at the desk",
+                value={"amount": "45.00", "method": "cash", "reference": "Till 2, receipt 1182"},
+                request_only=True,
+            )
+        ],
+    )
+    class InputSerializer(StrictJsonSerializer):
         amount = serializers.DecimalField(
             max_digits=12, decimal_places=2, help_text="In the invoice's currency; at most the amount due."
         )
-        method = PlainChoiceField(
+        method = serializers.ChoiceField(
             choices=[(m.value, m.label) for m in MANUAL_METHODS],
             help_text="cash, card_terminal, bank_transfer or other.",
         )
@@ -435,16 +426,12 @@ class InvoicePaymentRecordApi(APIView):
         description=(
             "Cash, card terminal, bank transfer / EFT or other, with a reference. Part payments are allowed; "
             "the invoice becomes paid when covered (and a past-due membership active again). 201 with the "
-            "payment and the invoice. 400 `validation_error` (e.g. an unknown method), `invalid_amount` "
-            "(0 or less), `overpayment` (more than the amount due); 409 `invoice_not_open`."
+            "payment and the invoice. An unknown method is 400 `validation_error`."
         ),
         request=InputSerializer,
         responses={
             201: PaymentRecordedSerializer,
-            400: error_response_doc("`validation_error`, `invalid_amount`, `overpayment`."),
-            403: STAFF_ONLY,
-            404: NOT_FOUND,
-            409: error_response_doc("`invoice_not_open`."),
+            **error_responses("invalid_amount", "overpayment", "invoice_not_open"),
         },
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -474,8 +461,11 @@ class InvoiceVoidApi(APIView):
     permission_classes = [GymRolePermission]
     minimum_role = CORRECTION_ROLE
 
-    @extend_schema_serializer(component_name="InvoiceVoidInput")
-    class InputSerializer(serializers.Serializer):
+    @extend_schema_serializer(
+        component_name="InvoiceVoidInput",
+        examples=[OpenApiExample("Void", value={"reason": "Issued twice by mistake"}, request_only=True)],
+    )
+    class InputSerializer(StrictJsonSerializer):
         reason = serializers.CharField(max_length=255)
 
     @extend_schema(
@@ -484,16 +474,31 @@ class InvoiceVoidApi(APIView):
         summary="Void an invoice (manager+)",
         description=(
             "A draft or open invoice with no money received is no longer owed; it keeps its number. A past-due "
-            "membership whose only overdue invoice this was becomes active again. 409 `invoice_not_voidable` "
-            "(paid, part-paid, already void or written off, or a card charge in progress: refund instead)."
+            "membership whose only overdue invoice this was becomes active again. 200 with the invoice."
         ),
         request=InputSerializer,
         responses={
-            200: InvoiceDetailSerializer,
-            400: error_response_doc("`validation_error`."),
-            403: STAFF_ONLY,
-            404: NOT_FOUND,
-            409: error_response_doc("`invoice_not_voidable`."),
+            200: OpenApiResponse(
+                InvoiceDetailSerializer,
+                description="The invoice, now void.",
+                examples=[
+                    OpenApiExample(
+                        "Voided",
+                        value=INVOICE_DETAIL_EXAMPLE
+                        | {
+                            "status": "void",
+                            "amount_due": "0.00",
+                            "voided_at": "2026-04-14T09:00:00Z",
+                            "void_reason": "Issued twice by mistake",
+                            "payments": [],
+                            "amount_paid": "0.00",
+                            "paid_at": None,
+                        },
+                        status_codes=["200"],
+                    )
+                ],
+            ),
+            **error_responses("invoice_not_voidable"),
         },
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -513,8 +518,15 @@ class InvoiceRefundApi(APIView):
     permission_classes = [GymRolePermission]
     minimum_role = CORRECTION_ROLE
 
-    @extend_schema_serializer(component_name="InvoiceRefundInput")
-    class InputSerializer(serializers.Serializer):
+    @extend_schema_serializer(
+        component_name="InvoiceRefundInput",
+        examples=[
+            OpenApiExample(
+                "Part refund", value={"amount": "15.00", "reason": "Studio closed for a week"}, request_only=True
+            )
+        ],
+    )
+    class InputSerializer(StrictJsonSerializer):
         amount = serializers.DecimalField(
             max_digits=12, decimal_places=2, help_text="At most what was paid and not yet refunded."
         )
@@ -528,16 +540,17 @@ class InvoiceRefundApi(APIView):
             "Issues a numbered credit note for `amount` and refunds the invoice's payments, newest first, "
             "until it is covered: card payments through Stripe (once, whatever the retries), manual ones "
             "recorded as given back by hand. The invoice itself is never edited. 201 with the credit note and "
-            "the invoice. 400 `validation_error`, `invalid_amount`, `refund_too_large`; "
-            "503 `stripe_unavailable` (nothing was refunded; try again)."
+            "the invoice."
         ),
         request=InputSerializer,
         responses={
             201: RefundedSerializer,
-            400: error_response_doc("`validation_error`, `invalid_amount`, `refund_too_large`."),
-            403: STAFF_ONLY,
-            404: NOT_FOUND,
-            503: error_response_doc("`stripe_unavailable`."),
+            **error_responses(
+                "invalid_amount",
+                "refund_too_large",
+                "stripe_unavailable",
+                stripe_unavailable="Stripe could not be reached; nothing was refunded. Retry.",
+            ),
         },
     )
     def post(self, request: Request, pk: int) -> Response:

@@ -17,8 +17,7 @@ import datetime
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from apps.classes.apis import UtcDateTimeField
@@ -33,6 +32,107 @@ LINE_KIND_HELP = "plan_period, signup_fee, class_pack or manual."
 # keep internal keys, such as the schema name and the logo's storage name).
 SELLER_KEYS = ("name", "legal_name", "address", "tax_number", "country")
 BILL_TO_KEYS = ("name", "email", "phone", "address")
+
+
+PAYMENT_EXAMPLE: dict[str, Any] = {
+    "id": 6610,
+    "method": "cash",
+    "method_label": "Cash",
+    "amount": "45.00",
+    "currency": "GBP",
+    "status": "succeeded",
+    "received_on": "2026-04-14",
+    "reference": "Till 2, receipt 1182",
+    "failure_message": "",
+    "amount_refunded": "0.00",
+    "created_at": "2026-04-14T08:31:20Z",
+}
+INVOICE_LIST_EXAMPLE: dict[str, Any] = {
+    "id": 4410,
+    "number": "INV-2026-00412",
+    "status": "paid",
+    "member": {"id": 311, "full_name": "Mia Moss"},
+    "membership": 5120,
+    "currency": "GBP",
+    "issue_date": "2026-04-01",
+    "due_date": "2026-04-08",
+    "period_start": "2026-04-01",
+    "period_end": "2026-04-30",
+    "total": "45.00",
+    "amount_paid": "45.00",
+    "amount_credited": "0.00",
+    "amount_due": "0.00",
+    "overdue": False,
+    "pdf_url": "https://iron-works.fitflow.app/api/v1/invoices/4410/pdf/",
+}
+INVOICE_DETAIL_EXAMPLE: dict[str, Any] = INVOICE_LIST_EXAMPLE | {
+    "subtotal": "45.00",
+    "discount": "0.00",
+    "tax_rate": "20.00",
+    "tax_inclusive": True,
+    "tax": "7.50",
+    "seller": {
+        "name": "Iron Works",
+        "legal_name": "Iron Works Fitness Ltd",
+        "address": "1 Mill Lane, Manchester M1 1AA",
+        "tax_number": "GB123456789",
+        "country": "GB",
+    },
+    "bill_to": {
+        "name": "Mia Moss",
+        "email": "mia@example.com",
+        "phone": "+447700900123",
+        "address": "12 Canal Street, Manchester",
+    },
+    "notes": "",
+    "auto_collect": False,
+    "attempt_count": 0,
+    "next_payment_attempt": None,
+    "last_payment_error": "",
+    "paid_at": "2026-04-14T08:31:20Z",
+    "voided_at": None,
+    "void_reason": "",
+    "lines": [
+        {
+            "id": 9120,
+            "kind": "plan_period",
+            "description": "Unlimited monthly, 1-30 April 2026",
+            "quantity": 1,
+            "unit_price": "45.00",
+            "amount": "45.00",
+            "period_start": "2026-04-01",
+            "period_end": "2026-04-30",
+        }
+    ],
+    "payments": [PAYMENT_EXAMPLE],
+    "credit_notes": [],
+}
+CREDIT_NOTE_EXAMPLE: dict[str, Any] = {
+    "id": 301,
+    "number": "CN-2026-00031",
+    "amount": "15.00",
+    "tax": "2.50",
+    "reason": "Studio closed for a week",
+    "issue_date": "2026-04-14",
+    "refunds": [
+        {
+            "id": 120,
+            "payment": 6610,
+            "amount": "15.00",
+            "status": "succeeded",
+            "reason": "Studio closed for a week",
+            "created_at": "2026-04-14T09:10:00Z",
+        }
+    ],
+}
+MEMBER_BILLING_EXAMPLE: dict[str, Any] = {
+    "currency": "GBP",
+    "amount_due": "45.00",
+    "amount_overdue": "0.00",
+    "open_invoices": 1,
+    "card": {"brand": "visa", "last4": "4242", "exp_month": 8, "exp_year": 2028},
+    "online_payments": True,
+}
 
 
 def _money(**kwargs: Any) -> serializers.DecimalField:
@@ -141,7 +241,7 @@ class _InvoiceBaseSerializer(serializers.Serializer):
     def get_overdue(self, invoice: Invoice) -> bool:
         return invoice_is_overdue(invoice, self.context["today"])
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True))
     def get_pdf_url(self, invoice: Invoice) -> str | None:
         if invoice.status == Invoice.Status.DRAFT:
             return None
@@ -150,7 +250,10 @@ class _InvoiceBaseSerializer(serializers.Serializer):
         return request.build_absolute_uri(path) if request is not None else path
 
 
-@extend_schema_serializer(component_name="InvoiceListItem")
+@extend_schema_serializer(
+    component_name="InvoiceListItem",
+    examples=[OpenApiExample("A paid invoice", value=INVOICE_LIST_EXAMPLE, response_only=True)],
+)
 class InvoiceListItemSerializer(_InvoiceBaseSerializer):
     """An invoice in a list: its figures and state, without lines or payments."""
 
@@ -172,7 +275,10 @@ class BillToSerializer(serializers.Serializer):
     address = serializers.CharField()
 
 
-@extend_schema_serializer(component_name="InvoiceDetail")
+@extend_schema_serializer(
+    component_name="InvoiceDetail",
+    examples=[OpenApiExample("A paid invoice", value=INVOICE_DETAIL_EXAMPLE, response_only=True)],
+)
 class InvoiceDetailSerializer(_InvoiceBaseSerializer):
     """An invoice as issued: the gym and member as printed on it, lines, discount and
     tax, and what happened since: payments (method, amount, date, status), credit notes
@@ -209,7 +315,14 @@ class InvoiceDetailSerializer(_InvoiceBaseSerializer):
 # --- answers of the actions ----------------------------------------------------------------------
 
 
-@extend_schema_serializer(component_name="InvoicePaymentRecorded")
+@extend_schema_serializer(
+    component_name="InvoicePaymentRecorded",
+    examples=[
+        OpenApiExample(
+            "Paid in cash", value={"payment": PAYMENT_EXAMPLE, "invoice": INVOICE_DETAIL_EXAMPLE}, response_only=True
+        )
+    ],
+)
 class PaymentRecordedSerializer(serializers.Serializer):
     """A manual payment recorded, and the invoice after it (paid when covered)."""
 
@@ -217,7 +330,25 @@ class PaymentRecordedSerializer(serializers.Serializer):
     invoice = InvoiceDetailSerializer()
 
 
-@extend_schema_serializer(component_name="InvoiceRefunded")
+@extend_schema_serializer(
+    component_name="InvoiceRefunded",
+    examples=[
+        OpenApiExample(
+            "Part refund",
+            value={
+                "credit_note": CREDIT_NOTE_EXAMPLE,
+                "invoice": INVOICE_DETAIL_EXAMPLE
+                | {
+                    "amount_credited": "15.00",
+                    "credit_notes": [CREDIT_NOTE_EXAMPLE],
+                    "payments": [PAYMENT_EXAMPLE | {"amount_refunded": "15.00"}],
+                    "amount_paid": "30.00",
+                },
+            },
+            response_only=True,
+        )
+    ],
+)
 class RefundedSerializer(serializers.Serializer):
     """The credit note of a refund (with the refunds per payment), and the invoice after it."""
 
@@ -248,7 +379,31 @@ class PayNowInvoiceSerializer(serializers.Serializer):
     amount_due = _money()
 
 
-@extend_schema_serializer(component_name="PayNowResult")
+@extend_schema_serializer(
+    component_name="PayNowResult",
+    examples=[
+        OpenApiExample(
+            "Paid",
+            value={
+                "membership": 5120,
+                "membership_status": "active",
+                "paid": True,
+                "outcomes": [{"invoice": 4410, "status": "succeeded", "payment": 6611, "message": ""}],
+                "invoices": [
+                    {
+                        "id": 4410,
+                        "number": "INV-2026-00412",
+                        "status": "paid",
+                        "currency": "GBP",
+                        "total": "45.00",
+                        "amount_due": "0.00",
+                    }
+                ],
+            },
+            response_only=True,
+        )
+    ],
+)
 class PayNowResultSerializer(serializers.Serializer):
     """The answer of pay now: one outcome per open invoice (oldest first), the
     invoices' statuses after the charges, and the membership's status after them."""
@@ -260,7 +415,22 @@ class PayNowResultSerializer(serializers.Serializer):
     invoices = PayNowInvoiceSerializer(many=True)
 
 
-@extend_schema_serializer(component_name="CardSetupIntent")
+@extend_schema_serializer(
+    component_name="CardSetupIntent",
+    examples=[
+        OpenApiExample(
+            "SetupIntent",
+            value={
+                "setup_intent": "seti_1P2n3o4p5q6r7s8t",
+                "client_secret": "seti_1P2n3o4p5q6r7s8t_secret_QwErTy",
+                "customer": "cus_Pq1w2e3r4t5y",
+                "account": "acct_1Ab2Cd3Ef4Gh5Ij6",
+                "publishable_key": "pk_live_51Ab2Cd3Ef4Gh5Ij6",
+            },
+            response_only=True,
+        )
+    ],
+)
 class SetupIntentSerializer(serializers.Serializer):
     """What Stripe's mobile SDK needs to save a card on the gym's Stripe account
     (a Connect account: pass `account` as the SDK's `stripeAccountId`)."""

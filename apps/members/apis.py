@@ -13,14 +13,15 @@ from typing import Any
 
 from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_serializer
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api_errors import domain_error, field_forbidden
+from apps.core.api_errors import domain_error, error_responses, field_forbidden
+from apps.core.api_input import StrictJsonSerializer
 from apps.core.pagination import ApiPagination
 from apps.members.access import MEDICAL_FIELD, request_sees_medical_notes
 from apps.memberships.selectors import membership_pick_current
@@ -35,10 +36,6 @@ from .services import member_create, member_update
 
 # --- members -----------------------------------------------------------------------------
 
-MEMBER_ERROR_STATUS = {
-    "email_taken": status.HTTP_409_CONFLICT,
-    "member_erased": status.HTTP_409_CONFLICT,
-}
 # Statuses staff may set here; erasure goes through the GDPR flow (apps.members.privacy).
 WRITABLE_STATUSES = [Member.Status.ACTIVE, Member.Status.INACTIVE]
 
@@ -77,11 +74,65 @@ class MedicalNotesMixin:
         return values
 
 
+def _sends_medical_notes(request: Request) -> bool:
+    """Whether the body (a JSON object; anything else is refused by the serializer) has
+    `medical_notes`."""
+    return isinstance(request.data, dict) and MEDICAL_FIELD in request.data
+
+
 def _serializer_context(request: Request) -> dict[str, Any]:
     return {
         "medical_notes": request_sees_medical_notes(request),
         "region": gym_phone_region(gym=getattr(request, "tenant", None)),
     }
+
+
+CURRENT_MEMBERSHIP_EXAMPLE = {
+    "id": 5120,
+    "status": "active",
+    "plan_id": 12,
+    "plan_name": "Unlimited monthly",
+    "start_date": "2026-01-31",
+    "end_date": None,
+}
+MEMBER_EXAMPLE: dict[str, Any] = {
+    "id": 311,
+    "first_name": "Mia",
+    "last_name": "Moss",
+    "full_name": "Mia Moss",
+    "email": "mia@example.com",
+    "phone": "+447700900123",
+    "date_of_birth": "1994-05-17",
+    "gender": "female",
+    "photo": None,
+    "address": "12 Canal Street, Manchester",
+    "emergency_contact_name": "Sam Moss",
+    "emergency_contact_phone": "+447700900456",
+    "medical_notes": "Asthma; carries an inhaler.",
+    "tags": ["morning", "student"],
+    "source": "walk_in",
+    "status": "active",
+    "joined_on": "2026-01-31",
+    "staff_notes": "Prefers the 7am classes.",
+    "has_app_login": True,
+    "current_membership": CURRENT_MEMBERSHIP_EXAMPLE,
+    "created_at": "2026-01-31T10:15:00Z",
+    "updated_at": "2026-04-02T08:40:11Z",
+}
+MEMBER_LIST_KEYS = (
+    "id",
+    "first_name",
+    "last_name",
+    "full_name",
+    "email",
+    "phone",
+    "status",
+    "tags",
+    "source",
+    "joined_on",
+    "medical_notes",
+    "current_membership",
+)
 
 
 @extend_schema_serializer(component_name="MemberCurrentMembership")
@@ -115,8 +166,26 @@ def _current_membership(member: Member) -> dict[str, Any] | None:
     }
 
 
-@extend_schema_serializer(component_name="MemberInput")
-class MemberInputSerializer(MedicalNotesMixin, serializers.Serializer):
+@extend_schema_serializer(
+    component_name="MemberInput",
+    examples=[
+        OpenApiExample(
+            "A new member",
+            value={
+                "first_name": "Mia",
+                "last_name": "Moss",
+                "email": "mia@example.com",
+                "phone": "+447700900123",
+                "date_of_birth": "1994-05-17",
+                "gender": "female",
+                "tags": ["morning"],
+                "source": "walk_in",
+            },
+            request_only=True,
+        )
+    ],
+)
+class MemberInputSerializer(MedicalNotesMixin, StrictJsonSerializer):
     first_name = serializers.CharField(max_length=80)
     last_name = serializers.CharField(max_length=80, required=False, allow_blank=True)
     email = serializers.EmailField(required=False, allow_blank=True)
@@ -136,13 +205,16 @@ class MemberInputSerializer(MedicalNotesMixin, serializers.Serializer):
     staff_notes = serializers.CharField(required=False, allow_blank=True)
 
 
-@extend_schema_serializer(component_name="MemberDetail")
+@extend_schema_serializer(
+    component_name="MemberDetail",
+    examples=[OpenApiExample("A member", value=MEMBER_EXAMPLE, response_only=True)],
+)
 class MemberDetailSerializer(MedicalNotesMixin, serializers.Serializer):
     id = serializers.IntegerField()
     first_name = serializers.CharField()
     last_name = serializers.CharField()
     full_name = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.CharField(help_text="Empty when the gym has none.")
     phone = serializers.CharField()
     date_of_birth = serializers.DateField(allow_null=True)
     gender = serializers.CharField()
@@ -190,13 +262,18 @@ class MemberListApi(APIView):
         tag = serializers.CharField(required=False, allow_blank=True, max_length=40)
         ordering = serializers.ChoiceField(choices=list(SORTS), required=False, default="name")
 
-    @extend_schema_serializer(component_name="MemberListItem")
+    @extend_schema_serializer(
+        component_name="MemberListItem",
+        examples=[
+            OpenApiExample("A member", value={key: MEMBER_EXAMPLE[key] for key in MEMBER_LIST_KEYS}, response_only=True)
+        ],
+    )
     class OutputSerializer(MedicalNotesMixin, serializers.Serializer):
         id = serializers.IntegerField()
         first_name = serializers.CharField()
         last_name = serializers.CharField()
         full_name = serializers.CharField()
-        email = serializers.EmailField()
+        email = serializers.CharField(help_text="Empty when the gym has none.")
         phone = serializers.CharField()
         status = serializers.CharField()
         tags = serializers.ListField(child=serializers.CharField())
@@ -215,12 +292,15 @@ class MemberListApi(APIView):
         operation_id="members_list",
         tags=["members"],
         summary="List members (receptionist+)",
-        description="Search `q` over name, email and phone; filter by status, current plan and tag. `medical_notes` only for owner, manager and trainer. 400 `validation_error` for bad filters; 403 `role_too_low` for members.",
+        description=(
+            "Search `q` over name, email and phone; filter by status, current plan and tag; sort with "
+            "`ordering`. Paged with `page`/`page_size`. `medical_notes` only for owner, manager and trainer."
+        ),
         parameters=[FilterSerializer],
         responses={200: OutputSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         f = filters.validated_data
         members = member_list(
@@ -239,20 +319,29 @@ class MemberListApi(APIView):
         operation_id="members_create",
         tags=["members"],
         summary="Create a member (receptionist+)",
-        description="400 `validation_error`; 409 `email_taken` (case-insensitive); 403 `field_forbidden` when a receptionist sends `medical_notes` (nothing is saved).",
+        description=(
+            "Creates a member record (no app login: invite them from the dashboard). Phones are read in the "
+            "gym's country. 201 with the member. A receptionist who sends `medical_notes` gets 403 "
+            "`field_forbidden` and nothing is saved."
+        ),
         request=InputSerializer,
-        responses={201: MemberDetailSerializer},
+        responses={
+            201: MemberDetailSerializer,
+            **error_responses(
+                "email_taken", "field_forbidden", field_forbidden="A receptionist sent `medical_notes`; nothing saved."
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         context = _serializer_context(request)
-        if MEDICAL_FIELD in request.data and not context["medical_notes"]:
+        if _sends_medical_notes(request) and not context["medical_notes"]:
             return field_forbidden([MEDICAL_FIELD])
         data = self.InputSerializer(data=request.data, context=context)
         data.is_valid(raise_exception=True)
         try:
             member = member_create(**data.validated_data)
         except MemberError as exc:
-            return domain_error(exc, MEMBER_ERROR_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST))
+            return domain_error(exc)
         member = _member_or_404(member.pk)
         return Response(MemberDetailSerializer(member, context=context).data, status=status.HTTP_201_CREATED)
 
@@ -271,7 +360,10 @@ class MemberDetailApi(APIView):
         operation_id="members_retrieve",
         tags=["members"],
         summary="Read a member (receptionist+)",
-        description="`medical_notes` only for owner, manager and trainer (absent otherwise). 404 for ids of other gyms.",
+        description=(
+            "The member's profile with their current membership. `medical_notes` only for owner, manager and "
+            "trainer (absent otherwise). An id of another gym is 404."
+        ),
         responses={200: OutputSerializer},
     )
     def get(self, request: Request, pk: int) -> Response:
@@ -282,19 +374,30 @@ class MemberDetailApi(APIView):
         operation_id="members_partial_update",
         tags=["members"],
         summary="Change a member (receptionist+)",
-        description="Only the given fields change. 400 `validation_error`; 409 `email_taken`, `member_erased`; 403 `field_forbidden` when a receptionist sends `medical_notes`.",
+        description=(
+            "Only the given fields change. 200 with the member. A receptionist who sends `medical_notes` gets "
+            "403 `field_forbidden` and nothing is saved."
+        ),
         request=InputSerializer,
-        responses={200: OutputSerializer},
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                "email_taken",
+                "member_erased",
+                "field_forbidden",
+                field_forbidden="A receptionist sent `medical_notes`; nothing saved.",
+            ),
+        },
     )
     def patch(self, request: Request, pk: int) -> Response:
         member = _member_or_404(pk)
         context = _serializer_context(request)
-        if MEDICAL_FIELD in request.data and not context["medical_notes"]:
+        if _sends_medical_notes(request) and not context["medical_notes"]:
             return field_forbidden([MEDICAL_FIELD])
         data = self.InputSerializer(data=request.data, context=context, partial=True)
         data.is_valid(raise_exception=True)
         try:
             member_update(member=member, **data.validated_data)
         except MemberError as exc:
-            return domain_error(exc, MEMBER_ERROR_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST))
+            return domain_error(exc)
         return Response(self.OutputSerializer(_member_or_404(pk), context=context).data)

@@ -29,13 +29,20 @@ from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api_errors import domain_error, error_body
+from apps.core.api_errors import api_error, domain_error, error_responses
+from apps.core.api_input import StrictJsonSerializer
 from apps.core.pagination import ApiPagination
 from apps.members.models import Member
 from apps.plans.models import Plan
@@ -60,21 +67,6 @@ from .services import (
 # (Gym settings) can replace this constant when gym-level settings land.
 MEMBER_SELF_SERVICE = frozenset({"freeze", "unfreeze"})
 
-MEMBERSHIP_ERROR_STATUS = {
-    "freeze_in_past": status.HTTP_400_BAD_REQUEST,
-    "freeze_dates_invalid": status.HTTP_400_BAD_REQUEST,
-    "freeze_too_long": status.HTTP_400_BAD_REQUEST,
-    "freeze_after_end": status.HTTP_400_BAD_REQUEST,
-    "transition_not_allowed": status.HTTP_409_CONFLICT,
-    "already_has_membership": status.HTTP_409_CONFLICT,
-    "already_renewed": status.HTTP_409_CONFLICT,
-    "not_frozen": status.HTTP_409_CONFLICT,
-    "freeze_overlaps": status.HTTP_409_CONFLICT,
-    "freeze_scheduled": status.HTTP_409_CONFLICT,
-    "member_erased": status.HTTP_409_CONFLICT,
-    "plan_archived": status.HTTP_422_UNPROCESSABLE_ENTITY,
-    "plan_change_invalid": status.HTTP_422_UNPROCESSABLE_ENTITY,
-}
 ORDERINGS = {
     "start_date": ("start_date", "id"),
     "-start_date": ("-start_date", "-id"),
@@ -86,8 +78,9 @@ ORDERINGS = {
 
 
 def _membership_error(exc: MembershipError) -> Response:
-    fallback = status.HTTP_400_BAD_REQUEST if exc.field else status.HTTP_409_CONFLICT
-    return domain_error(exc, MEMBERSHIP_ERROR_STATUS.get(exc.code, fallback))
+    """The service error with its status from the error reference (400 for dates that
+    break a rule, 409 for a clash with the membership's state, 422 for an unusable plan)."""
+    return domain_error(exc)
 
 
 def _is_staff(request: Request) -> bool:
@@ -118,6 +111,39 @@ def _context(request: Request) -> dict[str, Any]:
 
 # --- serializers ---------------------------------------------------------------------
 
+MEMBERSHIP_EXAMPLE: dict[str, Any] = {
+    "id": 5120,
+    "member": {"id": 311, "full_name": "Mia Moss"},
+    "plan": {"id": 12, "name": "Unlimited monthly", "kind": "recurring"},
+    "status": "active",
+    "start_date": "2026-01-31",
+    "end_date": None,
+    "next_billing_date": "2026-05-31",
+    "price": "45.00",
+    "currency": "GBP",
+    "billing_period": "monthly",
+    "billing_interval": 1,
+    "class_credits": None,
+    "cancel_at_period_end": False,
+    "cancelled_on": None,
+    "cancel_reason": "",
+    "freezes": [
+        {"id": 77, "start_date": "2026-03-09", "end_date": "2026-03-15", "ended_on": None, "reason": "Holiday"}
+    ],
+}
+QUOTE_EXAMPLE: dict[str, Any] = {
+    "plan": {"id": 14, "name": "Premium monthly", "kind": "recurring"},
+    "currency": "GBP",
+    "days_remaining": 17,
+    "days_in_period": 30,
+    "unused_credit": "25.50",
+    "new_plan_charge": "62.00",
+    "amount_due": "36.50",
+    "period_start": "2026-04-14",
+    "next_billing_date": "2026-05-14",
+    "resets_billing_cycle": True,
+}
+
 
 @extend_schema_serializer(component_name="MembershipMember")
 class MembershipMemberSerializer(serializers.Serializer):
@@ -141,7 +167,10 @@ class FreezeSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
-@extend_schema_serializer(component_name="Membership")
+@extend_schema_serializer(
+    component_name="Membership",
+    examples=[OpenApiExample("A monthly membership", value=MEMBERSHIP_EXAMPLE, response_only=True)],
+)
 class MembershipSerializer(serializers.Serializer):
     """A membership with the terms it was sold on (price and period are the contract's,
     not the plan's current ones) and its freezes."""
@@ -171,7 +200,10 @@ class MembershipSerializer(serializers.Serializer):
         return list(FreezeSerializer(membership.freezes.all(), many=True).data)
 
 
-@extend_schema_serializer(component_name="ProrationQuote")
+@extend_schema_serializer(
+    component_name="ProrationQuote",
+    examples=[OpenApiExample("Upgrade mid-period", value=QUOTE_EXAMPLE, response_only=True)],
+)
 class ProrationQuoteSerializer(serializers.Serializer):
     """What moving to `plan` costs today: `amount_due` > 0 the member pays, < 0 credit."""
 
@@ -232,8 +264,17 @@ class MembershipListApi(APIView):
         status = serializers.ChoiceField(choices=Membership.Status.choices, required=False)
         ordering = serializers.ChoiceField(choices=list(ORDERINGS), required=False, default="-start_date")
 
-    @extend_schema_serializer(component_name="MembershipAssignInput")
-    class InputSerializer(serializers.Serializer):
+    @extend_schema_serializer(
+        component_name="MembershipAssignInput",
+        examples=[
+            OpenApiExample(
+                "Sign up for a plan",
+                value={"member": 311, "plan": 12, "start_date": "2026-04-14", "reason": "Joined at the desk"},
+                request_only=True,
+            )
+        ],
+    )
+    class InputSerializer(StrictJsonSerializer):
         member = serializers.PrimaryKeyRelatedField(queryset=Member.objects.all())
         plan = serializers.PrimaryKeyRelatedField(queryset=Plan.objects.all())
         start_date = serializers.DateField(required=False, help_text="Gym-local date; default today.")
@@ -243,12 +284,15 @@ class MembershipListApi(APIView):
         operation_id="memberships_list",
         tags=["memberships"],
         summary="List memberships",
-        description="Staff see all (filter by member, plan, status); a member sees only their own.",
+        description=(
+            "Staff (receptionist and up) see every membership of the gym and filter by `member`, `plan` and "
+            "`status`; a member sees only their own (the filters narrow those). Paged with `page`/`page_size`."
+        ),
         parameters=[FilterSerializer],
         responses={200: MembershipSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         f = filters.validated_data
         memberships = _visible_memberships(request)
@@ -264,9 +308,16 @@ class MembershipListApi(APIView):
         operation_id="memberships_assign",
         tags=["memberships"],
         summary="Assign a plan to a member (receptionist+)",
-        description="400 `validation_error`; 409 `already_has_membership`, `member_erased`; 422 `plan_archived`.",
+        description=(
+            "Sells `plan` to `member` from `start_date` (gym-local, default today) on the plan's current terms: "
+            "the membership is created with its sale invoice (and signup fee). 201 with the membership. An "
+            "unknown member or plan id is 400 `validation_error`."
+        ),
         request=InputSerializer,
-        responses={201: MembershipSerializer},
+        responses={
+            201: MembershipSerializer,
+            **error_responses("member_erased", "already_has_membership", "plan_archived"),
+        },
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -295,7 +346,10 @@ class MembershipDetailApi(APIView):
         operation_id="memberships_retrieve",
         tags=["memberships"],
         summary="Read a membership",
-        description="A member gets 404 for anyone else's membership.",
+        description=(
+            "The membership with the terms it was sold on and its freezes (newest first). Staff read any; a "
+            "member gets 404 for anyone else's membership."
+        ),
         responses={200: MembershipSerializer},
     )
     def get(self, request: Request, pk: int) -> Response:
@@ -312,8 +366,22 @@ class MembershipFreezeApi(APIView):
     permission_classes = [GymRolePermission]
     minimum_role = Role.MEMBER if "freeze" in MEMBER_SELF_SERVICE else Role.RECEPTIONIST
 
-    @extend_schema_serializer(component_name="MembershipFreezeInput")
-    class InputSerializer(serializers.Serializer):
+    @extend_schema_serializer(
+        component_name="MembershipFreezeInput",
+        examples=[
+            OpenApiExample(
+                "A week's holiday",
+                value={"start_date": "2026-05-04", "days": 7, "reason": "Holiday"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Until a date",
+                value={"start_date": "2026-05-04", "end_date": "2026-05-31", "reason": "Knee surgery"},
+                request_only=True,
+            ),
+        ],
+    )
+    class InputSerializer(StrictJsonSerializer):
         start_date = serializers.DateField(required=False, help_text="Gym-local first frozen day; default today.")
         end_date = serializers.DateField(required=False, help_text="Last frozen day (inclusive).")
         days = serializers.IntegerField(
@@ -333,9 +401,24 @@ class MembershipFreezeApi(APIView):
         operation_id="memberships_freeze",
         tags=["memberships"],
         summary="Freeze a membership",
-        description="Staff, or the member for their own membership. 400 `validation_error`, `freeze_in_past`, `freeze_dates_invalid`, `freeze_too_long`, `freeze_after_end`; 409 `transition_not_allowed`, `freeze_overlaps`.",
+        description=(
+            "Staff, or the member for their own membership. From `start_date` (default today) to `end_date`, "
+            "or for `days` days (send one of them). No access and no billing while frozen; the membership's "
+            "end and next billing dates move by the frozen days. A freeze that starts later is scheduled. "
+            "200 with the membership."
+        ),
         request=InputSerializer,
-        responses={200: MembershipSerializer},
+        responses={
+            200: MembershipSerializer,
+            **error_responses(
+                "freeze_in_past",
+                "freeze_dates_invalid",
+                "freeze_too_long",
+                "freeze_after_end",
+                "transition_not_allowed",
+                "freeze_overlaps",
+            ),
+        },
     )
     def post(self, request: Request, pk: int) -> Response:
         membership = _membership_or_404(request, pk)
@@ -359,17 +442,24 @@ class MembershipUnfreezeApi(APIView):
     permission_classes = [GymRolePermission]
     minimum_role = Role.MEMBER if "unfreeze" in MEMBER_SELF_SERVICE else Role.RECEPTIONIST
 
-    @extend_schema_serializer(component_name="MembershipUnfreezeInput")
-    class InputSerializer(serializers.Serializer):
+    @extend_schema_serializer(
+        component_name="MembershipUnfreezeInput",
+        examples=[OpenApiExample("Back early", value={"reason": "Back from holiday early"}, request_only=True)],
+    )
+    class InputSerializer(StrictJsonSerializer):
         reason = serializers.CharField(required=False, allow_blank=True, max_length=255)
 
     @extend_schema(
         operation_id="memberships_unfreeze",
         tags=["memberships"],
         summary="End or call off a freeze",
-        description="Staff, or the member for their own membership. 409 `not_frozen`, `transition_not_allowed`.",
+        description=(
+            "Staff, or the member for their own membership. Ends the freeze in effect today (the days not "
+            "used are taken back off the end and billing dates) or calls off the next scheduled one. 200 with "
+            "the membership."
+        ),
         request=InputSerializer,
-        responses={200: MembershipSerializer},
+        responses={200: MembershipSerializer, **error_responses("not_frozen", "transition_not_allowed")},
     )
     def post(self, request: Request, pk: int) -> Response:
         membership = _membership_or_404(request, pk)
@@ -394,8 +484,13 @@ class MembershipCancelApi(APIView):
     permission_classes = [GymRolePermission]
     minimum_role = Role.MEMBER if "cancel" in MEMBER_SELF_SERVICE else Role.RECEPTIONIST
 
-    @extend_schema_serializer(component_name="MembershipCancelInput")
-    class InputSerializer(serializers.Serializer):
+    @extend_schema_serializer(
+        component_name="MembershipCancelInput",
+        examples=[
+            OpenApiExample("At period end", value={"when": "at_period_end", "reason": "Moving away"}, request_only=True)
+        ],
+    )
+    class InputSerializer(StrictJsonSerializer):
         when = serializers.ChoiceField(choices=[("immediately", "Immediately"), ("at_period_end", "At period end")])
         reason = serializers.CharField(max_length=255)
 
@@ -403,9 +498,12 @@ class MembershipCancelApi(APIView):
         operation_id="memberships_cancel",
         tags=["memberships"],
         summary="Cancel a membership (receptionist+)",
-        description="`when`: `immediately` or `at_period_end`. 409 `transition_not_allowed`.",
+        description=(
+            "`when`: `immediately` (the membership ends today) or `at_period_end` (recurring only: it runs to "
+            "the day before the next billing date and is not billed again). 200 with the membership."
+        ),
         request=InputSerializer,
-        responses={200: MembershipSerializer},
+        responses={200: MembershipSerializer, **error_responses("transition_not_allowed")},
     )
     def post(self, request: Request, pk: int) -> Response:
         membership = _membership_or_404(request, pk)
@@ -430,17 +528,29 @@ class MembershipRenewApi(APIView):
     permission_classes = [GymRolePermission]
     minimum_role = Role.MEMBER if "renew" in MEMBER_SELF_SERVICE else Role.RECEPTIONIST
 
-    @extend_schema_serializer(component_name="MembershipRenewInput")
-    class InputSerializer(serializers.Serializer):
+    @extend_schema_serializer(
+        component_name="MembershipRenewInput",
+        examples=[OpenApiExample("Renew", value={"reason": "Bought another pack"}, request_only=True)],
+    )
+    class InputSerializer(StrictJsonSerializer):
         reason = serializers.CharField(required=False, allow_blank=True, max_length=255)
 
     @extend_schema(
         operation_id="memberships_renew",
         tags=["memberships"],
         summary="Renew a membership (receptionist+)",
-        description="201 with the new term. 409 `transition_not_allowed`, `already_renewed`, `already_has_membership`; 422 `plan_archived`.",
+        description=(
+            "Sells a new term on the same plan, at its current price: one-off and class-pack memberships "
+            "(early renewal starts the day after the old term ends) and any expired membership. 201 with the "
+            "new membership."
+        ),
         request=InputSerializer,
-        responses={201: MembershipSerializer},
+        responses={
+            201: MembershipSerializer,
+            **error_responses(
+                "transition_not_allowed", "already_renewed", "already_has_membership", "plan_archived", "member_erased"
+            ),
+        },
     )
     def post(self, request: Request, pk: int) -> Response:
         membership = _membership_or_404(request, pk)
@@ -455,6 +565,16 @@ class MembershipRenewApi(APIView):
         except MembershipError as exc:
             return _membership_error(exc)
         return _detail(request, new, status.HTTP_201_CREATED)
+
+
+CHANGE_PLAN_CODES = (
+    "transition_not_allowed",
+    "freeze_scheduled",
+    "plan_change_invalid",
+    "plan_archived",
+    "member_erased",
+)
+CHANGE_PLAN_ERRORS = error_responses(*CHANGE_PLAN_CODES)
 
 
 class _QuoteChanged(Exception):
@@ -474,8 +594,17 @@ class MembershipChangePlanApi(APIView):
     class QuerySerializer(serializers.Serializer):
         plan = serializers.PrimaryKeyRelatedField(queryset=Plan.objects.all())
 
-    @extend_schema_serializer(component_name="MembershipChangePlanInput")
-    class InputSerializer(serializers.Serializer):
+    @extend_schema_serializer(
+        component_name="MembershipChangePlanInput",
+        examples=[
+            OpenApiExample(
+                "Upgrade",
+                value={"plan": 14, "reason": "Wants the sauna", "expected_amount_due": "36.50"},
+                request_only=True,
+            )
+        ],
+    )
+    class InputSerializer(StrictJsonSerializer):
         plan = serializers.PrimaryKeyRelatedField(queryset=Plan.objects.all())
         reason = serializers.CharField(required=False, allow_blank=True, max_length=255)
         expected_amount_due = serializers.DecimalField(
@@ -485,7 +614,20 @@ class MembershipChangePlanApi(APIView):
             help_text="The preview's amount_due; 409 quote_changed (and no change) if it differs now.",
         )
 
-    @extend_schema_serializer(component_name="MembershipChangePlanResult")
+    @extend_schema_serializer(
+        component_name="MembershipChangePlanResult",
+        examples=[
+            OpenApiExample(
+                "Changed",
+                value={
+                    "membership": MEMBERSHIP_EXAMPLE
+                    | {"id": 5188, "plan": {"id": 14, "name": "Premium monthly", "kind": "recurring"}},
+                    "quote": QUOTE_EXAMPLE,
+                },
+                response_only=True,
+            )
+        ],
+    )
     class OutputSerializer(serializers.Serializer):
         membership = MembershipSerializer()
         quote = ProrationQuoteSerializer()
@@ -494,13 +636,17 @@ class MembershipChangePlanApi(APIView):
         operation_id="memberships_change_plan_quote",
         tags=["memberships"],
         summary="Preview a plan change (receptionist+)",
-        description="The proration quote for moving to `plan` today; writes nothing. 409 `transition_not_allowed`, `freeze_scheduled`; 422 `plan_change_invalid`, `plan_archived`.",
+        description=(
+            "What moving to `plan` today would cost: the unused part of the current period as a credit, the "
+            "new plan's charge from today, and `amount_due` (negative: a credit). Writes nothing. An unknown "
+            "plan id is 400 `validation_error`."
+        ),
         parameters=[OpenApiParameter("plan", int, required=True, description="The new plan's id.")],
-        responses={200: ProrationQuoteSerializer},
+        responses={200: ProrationQuoteSerializer, **CHANGE_PLAN_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
         membership = _membership_or_404(request, pk)
-        query = self.QuerySerializer(data=request.query_params)
+        query = self.QuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         plan = query.validated_data["plan"]
         try:
@@ -513,9 +659,16 @@ class MembershipChangePlanApi(APIView):
         operation_id="memberships_change_plan",
         tags=["memberships"],
         summary="Change plan (receptionist+)",
-        description="201 with the new membership and the quote. Send the preview's `amount_due` as `expected_amount_due` to get 409 `quote_changed` (and no change) if it moved. Errors as for the preview.",
+        description=(
+            "Moves the member to `plan` from today: the current membership ends and a new one starts, with a "
+            "proration invoice for `amount_due`. 201 with the new membership and the quote. Send the preview's "
+            "`amount_due` as `expected_amount_due` to get 409 `quote_changed` (and no change) if it moved."
+        ),
         request=InputSerializer,
-        responses={201: OutputSerializer},
+        responses={
+            201: OutputSerializer,
+            **error_responses(*CHANGE_PLAN_CODES, "quote_changed"),
+        },
     )
     def post(self, request: Request, pk: int) -> Response:
         membership = _membership_or_404(request, pk)
@@ -536,13 +689,10 @@ class MembershipChangePlanApi(APIView):
         except MembershipError as exc:
             return _membership_error(exc)
         except _QuoteChanged as exc:
-            return Response(
-                error_body(
-                    "quote_changed",
-                    "The amount due changed since the preview; nothing was changed. Confirm the new amount.",
-                    {"quote": _quote_data(request, exc.quote, v["plan"])},
-                ),
-                status=status.HTTP_409_CONFLICT,
+            return api_error(
+                "quote_changed",
+                "The amount due changed since the preview; nothing was changed. Confirm the new amount.",
+                {"quote": _quote_data(request, exc.quote, v["plan"])},
             )
         return Response(
             {

@@ -3,20 +3,19 @@ channel preferences and their push devices.
 
 Every endpoint is about the caller's own member record at this gym ("me" endpoints, as
 `me/qr/`): any role may call them, and a caller without a member record here (staff
-who are not members) gets 404 `not_a_member`. Staff who are also members get their own
+who are not members) gets 403 `not_a_member`, as on every member-only endpoint. Staff who are also members get their own
 member record's data, never anyone else's. Another member's notification id or device
 token answers 404, exactly like an id from another gym.
 
 Service errors keep the code of `NotificationError` (apps/notifications/errors.py):
 - 400 `transactional_required`, `invalid_channel`, `invalid_device` (`details` names
   the field);
-- 404 `notification_not_found`, `device_not_found`, `not_a_member`.
+- 404 `notification_not_found`, `device_not_found`;
+- 403 `not_a_member`.
 Errors use the envelope of apps/core/api_errors.py.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -24,7 +23,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api_errors import domain_error, error_body, error_response_doc
+from apps.core.api_errors import api_error, domain_error, error_responses
+from apps.core.api_input import StrictJsonSerializer
 from apps.core.pagination import ApiPagination
 from apps.members.models import Member
 from apps.members.selectors import member_for_user
@@ -44,22 +44,16 @@ from .serializers import (
     PreferencesSerializer,
 )
 
-NOTIFICATION_ERROR_STATUS = {
-    "transactional_required": status.HTTP_400_BAD_REQUEST,
-    "invalid_channel": status.HTTP_400_BAD_REQUEST,
-    "invalid_device": status.HTTP_400_BAD_REQUEST,
-    "notification_not_found": status.HTTP_404_NOT_FOUND,
-    "device_not_found": status.HTTP_404_NOT_FOUND,
-}
 TAGS = ["notifications"]
 
 
 class NotAMember(Exception):
-    """The caller has no member record at this gym (answered 404 `not_a_member`)."""
+    """The caller has no member record at this gym (answered 403 `not_a_member`)."""
 
 
 def _notification_error(exc: NotificationError) -> Response:
-    return domain_error(exc, NOTIFICATION_ERROR_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST))
+    """The service error with its status from the error reference (apps/core/api_errors.py)."""
+    return domain_error(exc)
 
 
 def _me(request: Request) -> Member:
@@ -71,9 +65,7 @@ def _me(request: Request) -> Member:
 
 
 def _not_a_member() -> Response:
-    return Response(
-        error_body("not_a_member", "Only members of this gym have notifications."), status=status.HTTP_404_NOT_FOUND
-    )
+    return api_error("not_a_member", "Only members of this gym have notifications.")
 
 
 class MemberApiView(APIView):
@@ -93,26 +85,7 @@ class MemberApiView(APIView):
 # --- the schema's examples and error responses ---------------------------------------------------
 
 
-def _error_example(name: str, code: str, message: str, http_status: int, details: Any = None) -> OpenApiExample:
-    return OpenApiExample(
-        name, value=error_body(code, message, details), response_only=True, status_codes=[str(http_status)]
-    )
-
-
-NOT_A_MEMBER = _error_example(
-    "Not a member", "not_a_member", "Only members of this gym have notifications.", status.HTTP_404_NOT_FOUND
-)
-NO_GYM_ACCESS = _error_example(
-    "No access", "no_gym_access", "Your account has no access to this gym.", status.HTTP_403_FORBIDDEN
-)
-NOT_AUTHENTICATED = _error_example(
-    "Not logged in", "not_authenticated", "Authentication credentials were not provided.", status.HTTP_401_UNAUTHORIZED
-)
-COMMON_EXAMPLES = [NOT_AUTHENTICATED, NO_GYM_ACCESS, NOT_A_MEMBER]
-COMMON_ERRORS = {
-    401: error_response_doc("`not_authenticated`, `token_not_valid`, `token_wrong_gym`: log in again."),
-    403: error_response_doc("`no_gym_access`: the account has no role at this gym."),
-}
+NOT_A_MEMBER = error_responses("not_a_member", not_a_member="The caller has no member record at this gym.")
 NOTIFICATION_EXAMPLE = {
     "id": 4182,
     "kind": "booking_confirmed",
@@ -165,35 +138,21 @@ class NotificationListApi(MemberApiView):
         description=(
             "Every notification recorded for the caller's member record at this gym, whatever channel it went "
             "out on (or if it was held back), newest first, paged with `page`/`page_size`. `read_at` is null "
-            "until the app marks it read (`POST notifications/{id}/read/`). 400 `validation_error` for a bad "
-            "`unread`; 404 `not_a_member` when the caller has no member record here (staff only)."
+            "until the app marks it read (`POST notifications/{id}/read/`)."
         ),
         parameters=[FilterSerializer],
-        responses={
-            200: NotificationSerializer(many=True),
-            400: error_response_doc("`validation_error`: a bad filter."),
-            **COMMON_ERRORS,
-            404: error_response_doc("`not_a_member`: no member record here."),
-        },
+        responses={200: NotificationSerializer(many=True), **NOT_A_MEMBER},
         examples=[
             OpenApiExample(
                 "A page of notifications",
-                value={"count": 1, "next": None, "previous": None, "results": [NOTIFICATION_EXAMPLE]},
+                value=NOTIFICATION_EXAMPLE,
                 response_only=True,
                 status_codes=["200"],
             ),
-            _error_example(
-                "Bad filter",
-                "validation_error",
-                "Some fields are not valid.",
-                400,
-                {"unread": ["Must be a valid boolean."]},
-            ),
-            *COMMON_EXAMPLES,
         ],
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         notifications = member_notifications(member=_me(request), unread=filters.validated_data["unread"])
         paginator = self.pagination_class()
@@ -214,11 +173,7 @@ class NotificationReadApi(MemberApiView):
             "`notification_not_found`."
         ),
         request=None,
-        responses={
-            200: NotificationSerializer,
-            **COMMON_ERRORS,
-            404: error_response_doc("`notification_not_found`; `not_a_member`."),
-        },
+        responses={200: NotificationSerializer, **error_responses("notification_not_found"), **NOT_A_MEMBER},
         examples=[
             OpenApiExample(
                 "Read",
@@ -226,8 +181,6 @@ class NotificationReadApi(MemberApiView):
                 response_only=True,
                 status_codes=["200"],
             ),
-            _error_example("Not yours", "notification_not_found", "No such notification.", 404),
-            *COMMON_EXAMPLES,
         ],
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -242,7 +195,7 @@ class MePreferencesApi(MemberApiView):
     """`GET/PUT me/preferences/`: the caller's channel per category, and their opt-outs."""
 
     @extend_schema_serializer(component_name="NotificationPreferencesInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictJsonSerializer):
         transactional = ChannelField(help_text=f"Account, bookings and payments. {CHANNEL_HELP}")
         reminders = ChannelField(help_text=f"Class reminders, expiring memberships, birthdays. {CHANNEL_HELP}")
         marketing = ChannelField(help_text=f"News and offers. {CHANNEL_HELP}")
@@ -255,16 +208,11 @@ class MePreferencesApi(MemberApiView):
             "The channel per category: `transactional` (account, bookings, payments), `reminders` and "
             "`marketing`. A member who never chose has the defaults: email, email, none. `sms_opted_out` and "
             "`whatsapp_opted_out` are true after the member replied STOP (read-only; they text START to opt in "
-            "again). 404 `not_a_member` when the caller has no member record here."
+            "again)."
         ),
-        responses={
-            200: PreferencesSerializer,
-            **COMMON_ERRORS,
-            404: error_response_doc("`not_a_member`: no member record here."),
-        },
+        responses={200: PreferencesSerializer, **NOT_A_MEMBER},
         examples=[
             OpenApiExample("Preferences", value=PREFERENCES_EXAMPLE, response_only=True, status_codes=["200"]),
-            *COMMON_EXAMPLES,
         ],
     )
     def get(self, request: Request) -> Response:
@@ -276,16 +224,11 @@ class MePreferencesApi(MemberApiView):
         summary="Choose my notification channels",
         description=(
             "Sets all three channels. `transactional` cannot be `none` (receipts, failed payments and booking "
-            "changes always reach the member): 400 `transactional_required` with a field error. An unknown "
-            "channel is 400 `validation_error`. The opt-out flags are not changed here."
+            "changes always reach the member): 400 `transactional_required` with a field error. A missing or "
+            "unknown channel is 400 `validation_error`. The opt-out flags are not changed here."
         ),
         request=InputSerializer,
-        responses={
-            200: PreferencesSerializer,
-            400: error_response_doc("`validation_error` (a missing or unknown channel); `transactional_required`."),
-            **COMMON_ERRORS,
-            404: error_response_doc("`not_a_member`: no member record here."),
-        },
+        responses={200: PreferencesSerializer, **error_responses("transactional_required"), **NOT_A_MEMBER},
         examples=[
             OpenApiExample(
                 "Push reminders, no marketing",
@@ -293,21 +236,6 @@ class MePreferencesApi(MemberApiView):
                 request_only=True,
             ),
             OpenApiExample("Saved", value=PREFERENCES_EXAMPLE, response_only=True, status_codes=["200"]),
-            _error_example(
-                "Transactional off",
-                "transactional_required",
-                "Messages about your account, bookings and payments cannot be switched off. Choose a channel for them.",
-                400,
-                {"transactional": ["Messages about your account, bookings and payments cannot be switched off."]},
-            ),
-            _error_example(
-                "Unknown channel",
-                "validation_error",
-                "Some fields are not valid.",
-                400,
-                {"reminders": ['"pigeon" is not a valid choice.']},
-            ),
-            *COMMON_EXAMPLES,
         ],
     )
     def put(self, request: Request) -> Response:
@@ -325,7 +253,7 @@ class DeviceRegisterApi(MemberApiView):
     """`POST devices/`: register the app's push token for the caller."""
 
     @extend_schema_serializer(component_name="PushDeviceInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictJsonSerializer):
         token = serializers.CharField(max_length=TOKEN_MAX_LENGTH, help_text="The FCM registration token.")
         platform = PlatformField(help_text="One of " + ", ".join(Device.Platform.values) + ".")
 
@@ -337,33 +265,16 @@ class DeviceRegisterApi(MemberApiView):
             "Call after login and whenever FCM hands the app a new token. 201 when the token is new for the "
             "caller (also when it was another member's: a shared or passed-on phone now notifies the caller "
             "only); 200 when the caller registers it again (its platform and `last_seen_at` are refreshed). "
-            "400 `validation_error` or `invalid_device` for an empty, spaced or too long token or an unknown "
-            "platform."
+            "An empty, spaced or too long token, or an unknown platform, is 400 `validation_error` or "
+            "`invalid_device`."
         ),
         request=InputSerializer,
-        responses={
-            200: DeviceSerializer,
-            201: DeviceSerializer,
-            400: error_response_doc("`validation_error`; `invalid_device`."),
-            **COMMON_ERRORS,
-            404: error_response_doc("`not_a_member`: no member record here."),
-        },
+        responses={200: DeviceSerializer, 201: DeviceSerializer, **error_responses("invalid_device"), **NOT_A_MEMBER},
         examples=[
-            OpenApiExample(
-                "Register", value={"token": DEVICE_TOKEN_EXAMPLE, "platform": "android"}, request_only=True
-            ),
+            OpenApiExample("Register", value={"token": DEVICE_TOKEN_EXAMPLE, "platform": "android"}, request_only=True),
             OpenApiExample("Registered", value=DEVICE_EXAMPLE, response_only=True, status_codes=["201", "200"]),
-            _error_example(
-                "Bad platform", "validation_error", "Some fields are not valid.", 400,
-                {"platform": ['"symbian" is not a valid choice.']},
-            ),
-            _error_example(
-                "Bad token", "invalid_device", "A push token is 1 to 512 characters without spaces or slashes.", 400,
-                {"token": ["A push token is 1 to 512 characters without spaces or slashes."]},
-            ),
-            *COMMON_EXAMPLES,
         ],
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> Response:
         member = _me(request)
         data = self.InputSerializer(data=request.data)
@@ -385,15 +296,7 @@ class DeviceRemoveApi(MemberApiView):
             "Call at logout, so the phone stops getting the member's notifications. 204 when removed; 404 "
             "`device_not_found` when the caller has no such token (another member's token is left alone)."
         ),
-        responses={
-            204: None,
-            **COMMON_ERRORS,
-            404: error_response_doc("`device_not_found`; `not_a_member`."),
-        },
-        examples=[
-            _error_example("Unknown token", "device_not_found", "This device is not registered.", 404),
-            *COMMON_EXAMPLES,
-        ],
+        responses={204: None, **error_responses("device_not_found"), **NOT_A_MEMBER},
     )
     def delete(self, request: Request, token: str) -> Response:
         device_remove(member=_me(request), token=token)

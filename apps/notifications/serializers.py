@@ -9,8 +9,7 @@ choice set (a schema warning) unless `ENUM_NAME_OVERRIDES` named it.
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from apps.classes.apis import UtcDateTimeField
@@ -29,17 +28,17 @@ STATUS_HELP = (
 CHANNEL_HELP = "One of " + ", ".join(Channel.values) + " (none: off; never allowed for transactional)."
 
 
-@extend_schema_field(OpenApiTypes.STR)
 class ChannelField(serializers.ChoiceField):
-    """A `Channel` value (checked on input), a plain string in the schema."""
+    """A `Channel` value: the `NotificationChannelEnum` component of the schema
+    (SPECTACULAR_SETTINGS `ENUM_NAME_OVERRIDES`), so input generators and clients know
+    the values."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(choices=Channel.choices, **kwargs)  # type: ignore[arg-type]
 
 
-@extend_schema_field(OpenApiTypes.STR)
 class PlatformField(serializers.ChoiceField):
-    """A `Device.Platform` value (checked on input), a plain string in the schema."""
+    """A `Device.Platform` value (the schema's `PlatformEnum`)."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(choices=Device.Platform.choices, **kwargs)  # type: ignore[arg-type]

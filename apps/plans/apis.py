@@ -12,13 +12,14 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api_errors import domain_error
+from apps.core.api_errors import domain_error, error_responses
+from apps.core.api_input import StrictJsonSerializer
 from apps.core.pagination import ApiPagination
 from apps.staff.access import GymRolePermission
 from apps.staff.roles import Role
@@ -27,7 +28,27 @@ from .errors import PlanError
 from .models import Plan
 from .services import plan_archive, plan_create, plan_delete, plan_update
 
-PLAN_ERROR_STATUS = {"plan_in_use": status.HTTP_409_CONFLICT}
+PLAN_RULE_CODES = ("billing_period_required", "duration_required", "credits_required", "invalid_access_hours")
+PLAN_EXAMPLE: dict[str, Any] = {
+    "id": 12,
+    "name": "Unlimited monthly",
+    "description": "Every class, every day.",
+    "kind": "recurring",
+    "price": "45.00",
+    "signup_fee": "0.00",
+    "tax_rate": "20.00",
+    "price_includes_tax": True,
+    "currency": "GBP",
+    "billing_period": "monthly",
+    "billing_interval": 1,
+    "duration_days": None,
+    "class_credits": None,
+    "pack_expiry_days": None,
+    "access_hours": [{"weekdays": [0, 1, 2, 3, 4], "start": "06:00", "end": "22:00"}],
+    "trial_days": 0,
+    "is_active": True,
+    "show_in_app": True,
+}
 ORDERINGS = {
     "name": ("name", "id"),
     "-name": ("-name", "-id"),
@@ -59,17 +80,19 @@ def _plan_or_404(request: Request, pk: int) -> Plan:
 
 
 def _plan_error(exc: PlanError) -> Response:
-    return domain_error(exc, PLAN_ERROR_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST))
+    return domain_error(exc)
 
 
 @extend_schema_serializer(component_name="PlanAccessWindow")
-class AccessWindowSerializer(serializers.Serializer):
+class AccessWindowSerializer(StrictJsonSerializer):
     weekdays = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6), min_length=1)
     start = serializers.CharField(help_text="HH:MM, gym local time")
     end = serializers.CharField(help_text="HH:MM, gym local time")
 
 
-@extend_schema_serializer(component_name="Plan")
+@extend_schema_serializer(
+    component_name="Plan", examples=[OpenApiExample("A monthly plan", value=PLAN_EXAMPLE, response_only=True)]
+)
 class PlanSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -94,8 +117,26 @@ class PlanSerializer(serializers.Serializer):
         return str(self.context.get("currency", ""))
 
 
-@extend_schema_serializer(component_name="PlanInput")
-class PlanInputSerializer(serializers.Serializer):
+@extend_schema_serializer(
+    component_name="PlanInput",
+    examples=[
+        OpenApiExample(
+            "A class pack",
+            value={
+                "name": "Ten classes",
+                "kind": "class_pack",
+                "price": "90.00",
+                "tax_rate": "20.00",
+                "price_includes_tax": True,
+                "class_credits": 10,
+                "pack_expiry_days": 90,
+                "show_in_app": True,
+            },
+            request_only=True,
+        )
+    ],
+)
+class PlanInputSerializer(StrictJsonSerializer):
     name = serializers.CharField(max_length=120)
     description = serializers.CharField(required=False, allow_blank=True)
     kind = serializers.ChoiceField(choices=Plan.Kind.choices, required=False)
@@ -147,12 +188,16 @@ class PlanListApi(ManagerWritesApi):
         operation_id="plans_list",
         tags=["plans"],
         summary="List plans",
-        description="Members see active plans shown in the app; staff see all and may filter by `is_active` and `show_in_app`.",
+        description=(
+            "Members see the plans on sale and shown in the app; staff (receptionist and up) see all and may "
+            "filter by `is_active` and `show_in_app`. Filter by `kind`, sort with `ordering`; paged with "
+            "`page`/`page_size`."
+        ),
         parameters=[FilterSerializer],
         responses={200: PlanSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         f = filters.validated_data
         plans = _visible_plans(request)
@@ -170,9 +215,13 @@ class PlanListApi(ManagerWritesApi):
         operation_id="plans_create",
         tags=["plans"],
         summary="Create a plan (manager+)",
-        description="400 `validation_error`, `billing_period_required`, `duration_required`, `credits_required`, `invalid_access_hours`.",
+        description=(
+            "A recurring plan needs `billing_period`, a one-off plan `duration_days`, a class pack "
+            "`class_credits`. `access_hours` limits entry to windows of gym-local time (none: any time). 201 "
+            "with the plan."
+        ),
         request=PlanInputSerializer,
-        responses={201: PlanSerializer},
+        responses={201: PlanSerializer, **error_responses(*PLAN_RULE_CODES)},
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -197,7 +246,7 @@ class PlanDetailApi(ManagerWritesApi):
         operation_id="plans_retrieve",
         tags=["plans"],
         summary="Read a plan",
-        description="A member gets 404 for a plan that is archived or hidden from the app.",
+        description=("Staff read any plan; a member gets 404 for a plan that is archived or hidden from the app."),
         responses={200: PlanSerializer},
     )
     def get(self, request: Request, pk: int) -> Response:
@@ -207,9 +256,12 @@ class PlanDetailApi(ManagerWritesApi):
         operation_id="plans_partial_update",
         tags=["plans"],
         summary="Change a plan (manager+)",
-        description="Existing memberships keep the terms they were sold on. 400 as for create.",
+        description=(
+            "Only the given fields change; the plan's rules are checked as for create. Existing memberships "
+            "keep the terms they were sold on. 200 with the plan."
+        ),
         request=PlanInputSerializer,
-        responses={200: PlanSerializer},
+        responses={200: PlanSerializer, **error_responses(*PLAN_RULE_CODES)},
     )
     def patch(self, request: Request, pk: int) -> Response:
         plan = _plan_or_404(request, pk)
@@ -225,8 +277,8 @@ class PlanDetailApi(ManagerWritesApi):
         operation_id="plans_destroy",
         tags=["plans"],
         summary="Delete a never-used plan (manager+)",
-        description="409 `plan_in_use` when any membership ever used it: archive it instead.",
-        responses={204: None},
+        description="204 with no body. A plan any membership ever used cannot be deleted: archive it instead.",
+        responses={204: None, **error_responses("plan_in_use")},
     )
     def delete(self, request: Request, pk: int) -> Response:
         try:
@@ -247,7 +299,10 @@ class PlanArchiveApi(APIView):
         operation_id="plans_archive",
         tags=["plans"],
         summary="Archive a plan (manager+)",
-        description="The plan is no longer sold; existing memberships keep it.",
+        description=(
+            "The plan is no longer sold (nor shown in the app); existing memberships keep it. Archiving an "
+            "archived plan changes nothing. 200 with the plan."
+        ),
         request=None,
         responses={200: PlanSerializer},
     )

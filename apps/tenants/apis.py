@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -11,29 +11,69 @@ from rest_framework.views import APIView
 
 from .selectors import gym_base_url, gym_search
 
+MAX_QUERY = 80
+
+
+@extend_schema_serializer(component_name="GymListing")
+class GymListingSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    timezone = serializers.CharField(help_text="IANA name.")
+    currency = serializers.CharField(help_text="ISO 4217.")
+    url = serializers.CharField(help_text="The gym's site.")
+    api_base_url = serializers.CharField(help_text="Prefix every API call with it, e.g. `{api_base_url}auth/login/`.")
+
+
+@extend_schema_serializer(
+    component_name="GymList",
+    examples=[
+        OpenApiExample(
+            "One match",
+            value={
+                "results": [
+                    {
+                        "name": "Iron Works",
+                        "slug": "iron-works",
+                        "timezone": "Europe/London",
+                        "currency": "GBP",
+                        "url": "https://iron-works.fitflow.app/",
+                        "api_base_url": "https://iron-works.fitflow.app/api/v1/",
+                    }
+                ]
+            },
+            response_only=True,
+        )
+    ],
+)
+class GymListSerializer(serializers.Serializer):
+    results = GymListingSerializer(many=True, help_text="At most 50, by name.")
+
 
 class GymListApi(APIView):
     """`GET /api/v1/gyms/?q=` on the public host: open gyms and their API base URLs (max 50)."""
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
-
-    @extend_schema_serializer(component_name="GymListing")
-    class OutputSerializer(serializers.Serializer):
-        name = serializers.CharField()
-        slug = serializers.CharField()
-        timezone = serializers.CharField()
-        currency = serializers.CharField()
-        url = serializers.CharField()
-        api_base_url = serializers.CharField()
+    serves_gym_host = False  # the public host: no gym, so no `gym_suspended` (apps.core.openapi)
 
     @extend_schema(
-        parameters=[OpenApiParameter("q", str, description="Part of the gym's name or subdomain.")],
-        responses={200: OutputSerializer(many=True)},
+        operation_id="gyms_list",
+        tags=["gyms"],
+        summary="Find a gym (public host)",
+        description=(
+            "On the platform's own host, not a gym's: the gyms whose name or subdomain contains `q` (all "
+            "when empty), open ones only, with the base URL of each gym's API. The app then logs in at "
+            "`{api_base_url}auth/login/`. No authentication."
+        ),
+        parameters=[
+            OpenApiParameter("q", str, description="Part of the gym's name or subdomain (at most 80 characters).")
+        ],
+        responses={200: GymListSerializer},
+        auth=[],
     )
     def get(self, request: Request) -> Response:
         rows = []
-        for gym in gym_search(query=request.query_params.get("q", "")[:80]):
+        for gym in gym_search(query=request.query_params.get("q", "")[:MAX_QUERY]):
             base = gym_base_url(gym=gym, request=request._request)
             rows.append(
                 {
@@ -45,4 +85,4 @@ class GymListApi(APIView):
                     "api_base_url": base + "/api/v1/",
                 }
             )
-        return Response({"results": self.OutputSerializer(rows, many=True).data})
+        return Response(GymListSerializer({"results": rows}).data)

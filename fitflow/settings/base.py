@@ -259,7 +259,10 @@ CELERY_TASK_ROUTES = {"apps.invoices.tasks.invoice_deliver_task": {"queue": "doc
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apps.accounts.authentication.GymJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # The shared error responses (401, 403, 404, 429...) on every operation (apps.core.openapi).
+    "DEFAULT_SCHEMA_CLASS": "apps.core.openapi.ApiAutoSchema",
+    # The apps send JSON; forms and multipart are not part of the API.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "apps.core.api_errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
@@ -298,6 +301,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Appends the error reference (apps.core.api_errors.ERROR_CODES) to the description.
+    "DEFAULT_GENERATOR_CLASS": "apps.core.openapi.ApiSchemaGenerator",
     # One name for a choice set used by several fields (the channel of each category).
     "ENUM_NAME_OVERRIDES": {"NotificationChannelEnum": "apps.notifications.models.Channel"},
     # Idempotency-Key on every write and ETag/If-None-Match/304 on the polled reads,

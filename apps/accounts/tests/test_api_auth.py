@@ -109,7 +109,8 @@ def test_role_removed_after_login_means_403(gym_a: Gym, make_staff, client_a: Cl
 
 def test_error_format_401_403_404_405_and_validation(gym_a: Gym, client_a: Client) -> None:
     assert_error(client_a.get("/api/v1/me/"), 401, "not_authenticated")
-    assert_error(client_a.get("/api/v1/me/", **bearer("not-a-jwt")), 401, "token_not_valid")
+    assert_error(client_a.get("/api/v1/me/", **bearer("not-a-jwt")), 401, "token_invalid")
+    assert_error(client_a.get("/api/v1/me/", HTTP_AUTHORIZATION="Bearer"), 401, "authentication_failed")
     stranger = UserFactory()
     client_a.force_login(stranger)
     # Session auth is not an API credential; still 401 without a bearer token.
@@ -162,3 +163,35 @@ def test_anonymous_throttle_keys_are_per_gym(gym_a: Gym, gym_b: Gym) -> None:
     with tenant_context(gym_b):
         key_b = cache.make_key("throttle_anon_127.0.0.1")
     assert key_a != key_b
+
+
+def test_expired_tokens_are_401_token_expired(gym_a: Gym, make_staff, client_a: Client) -> None:
+    """An expired access token says so (the app refreshes); so does an expired refresh
+    token at refresh/ (the app logs in again). Other bad tokens are `token_invalid`."""
+    import datetime
+
+    from django.utils import timezone
+    from django_tenants.utils import tenant_context
+
+    from apps.accounts.tokens import gym_refresh_token_for
+
+    user = make_staff(gym_a, Role.OWNER)
+    an_hour_ago = timezone.now() - datetime.timedelta(hours=1)
+    with tenant_context(gym_a):
+        refresh = gym_refresh_token_for(user=user)
+        access = refresh.access_token
+        access.set_exp(from_time=an_hour_ago)
+        refresh.set_exp(from_time=an_hour_ago - datetime.timedelta(days=30))
+
+    expired = assert_error(client_a.get("/api/v1/me/", **bearer(str(access))), 401, "token_expired")
+    assert expired["details"] == {}
+    assert_error(
+        client_a.post("/api/v1/auth/refresh/", {"refresh": str(refresh)}, content_type="application/json"),
+        401,
+        "token_expired",
+    )
+    assert_error(
+        client_a.post("/api/v1/auth/refresh/", {"refresh": "x.y.z"}, content_type="application/json"),
+        401,
+        "token_invalid",
+    )

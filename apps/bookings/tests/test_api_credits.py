@@ -126,10 +126,15 @@ def test_every_endpoint_is_in_the_schema_with_its_error_codes(client_a: Client) 
     paths = response.json()["paths"]
     for (path, method), operation_id in OPERATIONS.items():
         assert paths[path][method]["operationId"] == operation_id
-    create = paths["/api/v1/bookings/"]["post"]["description"]
-    for code in ("class_full", "insufficient_credits", "no_valid_membership", "booking_window_closed"):
-        assert code in create
-    assert "range_too_long" in paths["/api/v1/schedule/"]["get"]["description"]
+    create = paths["/api/v1/bookings/"]["post"]["responses"]
+    for status, code in (
+        ("409", "class_full"),
+        ("402", "insufficient_credits"),
+        ("403", "no_valid_membership"),
+        ("400", "booking_window_closed"),
+    ):
+        assert f"`{code}`" in create[status]["description"]
+    assert "`range_too_long`" in paths["/api/v1/schedule/"]["get"]["responses"]["400"]["description"]
     assert "image/png" in paths["/api/v1/bookings/{id}/qr.png"]["get"]["responses"]["200"]["content"]
     assert "text/calendar" in paths["/api/v1/schedule.ics"]["get"]["responses"]["200"]["content"]
     components = response.json()["components"]["schemas"]

@@ -153,7 +153,7 @@ def test_me_qr_needs_a_member_record(gym_a: Gym, client_a: Client, make_staff) -
     owner = make_staff(gym_a, Role.OWNER)
     stranger = UserFactory()
 
-    error = assert_error(client_a.get(ME_QR, **auth(gym_a, owner)), 404, "not_a_member")
+    error = assert_error(client_a.get(ME_QR, **auth(gym_a, owner)), 403, "not_a_member")
     assert client_a.get(ME_QR, **auth(gym_a, owner))["Cache-Control"] == "no-store"
     assert "member" in error["message"].lower()
     assert_error(client_a.get(ME_QR, **auth(gym_a, stranger)), 403, "no_gym_access")
@@ -317,12 +317,12 @@ def test_a_manager_overrides_a_refusal(
 
 
 def test_check_in_input_errors(gym_a: Gym, client_a: Client, mia: Caller, desk) -> None:
-    neither = assert_error(post(client_a, {}, desk), 400, "invalid_input")
+    neither = assert_error(post(client_a, {}, desk), 400, "validation_error")
     assert set(neither["details"]) == {"qr", "member"}
-    both = assert_error(post(client_a, {"qr": "abc", "member": mia.member.pk}, desk), 400, "invalid_input")
+    both = assert_error(post(client_a, {"qr": "abc", "member": mia.member.pk}, desk), 400, "validation_error")
     assert set(both["details"]) == {"qr", "member"}
-    assert "member" in assert_error(post(client_a, {"member": "x"}, desk), 400, "invalid_input")["details"]
-    assert "qr" in assert_error(post(client_a, {"qr": ""}, desk), 400, "invalid_input")["details"]
+    assert "member" in assert_error(post(client_a, {"member": "x"}, desk), 400, "validation_error")["details"]
+    assert "qr" in assert_error(post(client_a, {"qr": ""}, desk), 400, "validation_error")["details"]
     assert_error(post(client_a, {"member": 999_999}, desk), 404, "member_not_found")
     with tenant_context(gym_a):
         erased = MemberFactory(status=Member.Status.ERASED)
@@ -494,7 +494,7 @@ def test_list_defaults_to_the_gyms_today(gym_a: Gym, client_a: Client, mia: Call
 
 @pytest.mark.parametrize("value", ["10/06/2026", "2026-13-01", "yesterday", "2026-06-10T00:00"])
 def test_list_rejects_a_bad_date(client_a: Client, desk, value: str) -> None:
-    error = assert_error(client_a.get(CHECK_INS, {"date": value}, **desk), 400, "invalid_date")
+    error = assert_error(client_a.get(CHECK_INS, {"date": value}, **desk), 400, "validation_error")
     assert "date" in error["details"]
 
 
@@ -594,11 +594,19 @@ def test_gym_a_ids_and_codes_are_unknown_on_gym_b(
 # --- schema --------------------------------------------------------------------------------------
 
 OPERATIONS = {
-    (CHECK_INS, "get"): ("check_ins_list", {"200", "400", "403"}),
-    (CHECK_INS, "post"): ("check_ins_create", {"200", "201", "400", "403", "404"}),
-    ("/api/v1/check-ins/{id}/check-out/", "post"): ("check_ins_check_out", {"200", "403", "404", "409"}),
-    (OCCUPANCY, "get"): ("occupancy_retrieve", {"200", "403"}),
-    (ME_QR, "get"): ("me_qr_retrieve", {"200", "403", "404"}),
+    # 401, 403, 404, 406, 429 come from apps.core.openapi; 409 and 422 on writes from the
+    # Idempotency-Key middleware; 304 from conditional GET.
+    (CHECK_INS, "get"): ("check_ins_list", {"200", "400", "401", "403", "404", "406", "429"}),
+    (CHECK_INS, "post"): (
+        "check_ins_create",
+        {"200", "201", "400", "401", "403", "404", "406", "409", "415", "422", "429"},
+    ),
+    ("/api/v1/check-ins/{id}/check-out/", "post"): (
+        "check_ins_check_out",
+        {"200", "400", "401", "403", "404", "406", "409", "422", "429"},
+    ),
+    (OCCUPANCY, "get"): ("occupancy_retrieve", {"200", "304", "401", "403", "406", "429"}),
+    (ME_QR, "get"): ("me_qr_retrieve", {"200", "401", "403", "406", "429"}),
 }
 
 

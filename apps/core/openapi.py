@@ -1,0 +1,225 @@
+"""The OpenAPI schema's shared parts: the error responses every operation has, and the
+error reference in the schema's description.
+
+`ApiAutoSchema` (REST_FRAMEWORK `DEFAULT_SCHEMA_CLASS`) adds to each operation the
+error codes that come from the API's machinery rather than from the endpoint, merged
+into the endpoint's own `error_responses` of the same status:
+- 400 `validation_error` when the operation takes query parameters or a body, and
+  `parse_error` with a body; 415 `unsupported_media_type` with a body (JSON only);
+- 401 `not_authenticated` (when a token is required), `authentication_failed`,
+  `token_invalid`, `token_expired`, `token_wrong_gym` for bearer-token endpoints;
+- 403 `gym_suspended` on a gym's host (`GymTenantMiddleware`), and `no_gym_access` /
+  `role_too_low` where `GymRolePermission` checks the role (`role_too_low` only when
+  the operation needs more than the member role);
+- 404 `not_found` for a path with an id or token, and for a paged list (`page` past
+  the last page);
+- 406 `not_acceptable` for JSON endpoints (`Accept` without JSON), 429 `throttled`
+  (with `Retry-After`) wherever a throttle applies.
+So an endpoint's decorator lists only the codes of its own rules.
+
+`ApiSchemaGenerator` (SPECTACULAR_SETTINGS `DEFAULT_GENERATOR_CLASS`) appends the error
+reference (`apps.core.api_errors.ERROR_CODES`) to the schema's description.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import is_basic_type, is_serializer
+from drf_spectacular.utils import OpenApiResponse
+from phonenumber_field.serializerfields import PhoneNumberField
+from rest_framework import serializers
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.permissions import AllowAny
+
+from apps.accounts.authentication import GymJWTAuthentication
+from apps.core.api_errors import ERROR_CODES, ErrorResponse, error_body, error_reference_markdown
+from apps.staff.access import GymRolePermission
+from apps.staff.roles import Role
+
+TOKEN_ERRORS = ["authentication_failed", "token_invalid", "token_expired", "token_wrong_gym"]
+RETRY_AFTER = {
+    "Retry-After": {
+        "schema": {"type": "integer"},
+        "description": "Seconds to wait before retrying.",
+    }
+}
+
+
+# Free-text fields (not email, URL, choice...: those have formats or enums of their own).
+TEXT_FIELDS = (serializers.CharField, PhoneNumberField)
+
+
+def text_pattern(field: serializers.CharField) -> str:
+    """What DRF's CharField accepts: no NUL character, and, where blank is not allowed,
+    something besides whitespace (the field trims it first)."""
+    if field.allow_blank or not field.trim_whitespace:
+        return r"^[^\x00]*$"
+    return r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
+def decimal_pattern(field: serializers.DecimalField) -> str:
+    """The pattern of a DecimalField's string: at least one digit before the point (and
+    after it, when there is one), no sign when `min_value` is 0 or more, and at most
+    `max_value` when that is a power of ten (a percentage). drf-spectacular's own pattern
+    also matches "", "-" and "."."""
+    places = field.decimal_places or 0
+    whole = (field.max_digits - places) if field.max_digits is not None else None
+    fraction = rf"(?:\.\d{{1,{places}}})?" if places else ""
+    digits = rf"\d{{1,{whole}}}" if whole else r"\d+"
+    sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
+    maximum = field.max_value
+    if sign == "" and maximum is not None and maximum >= 10 and str(int(maximum)).strip("0") == "1":
+        zeros = len(str(int(maximum))) - 1
+        exact = rf"1{'0' * zeros}(?:\.0{{1,{places}}})?" if places else rf"1{'0' * zeros}"
+        return rf"^(?:{exact}|\d{{1,{zeros}}}{fraction})$"
+    return rf"^{sign}{digits}{fraction}$"
+
+
+class ApiAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema with the shared error responses (module docstring)."""
+
+    def shared_error_codes(self) -> dict[int, list[str]]:
+        """The codes the machinery around this operation can answer, by status."""
+        view = self.view
+        codes: dict[int, list[str]] = defaultdict(list)
+        body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
+        query = any(p.get("in") == "query" for p in self._get_parameters())
+        if query or body:
+            codes[400].append("validation_error")
+        if body:
+            codes[400].append("parse_error")
+            codes[415].append("unsupported_media_type")
+
+        permissions = view.get_permissions()
+        if any(isinstance(a, GymJWTAuthentication) for a in view.get_authenticators()):
+            if any(not isinstance(p, AllowAny) for p in permissions):
+                codes[401].append("not_authenticated")
+            codes[401].extend(TOKEN_ERRORS)
+        if getattr(view, "serves_gym_host", True):
+            codes[403].append("gym_suspended")
+        if any(isinstance(p, GymRolePermission) for p in permissions):
+            codes[403].append("no_gym_access")
+            if Role(getattr(view, "minimum_role", Role.MEMBER)) != Role.MEMBER:
+                codes[403].append("role_too_low")
+
+        paged = self.method == "GET" and getattr(view, "pagination_class", None) is not None
+        if "{" in self.path or paged:
+            codes[404].append("not_found")
+        if isinstance(view.get_content_negotiator(), DefaultContentNegotiation):
+            codes[406].append("not_acceptable")
+        if view.get_throttles():
+            codes[429].append("throttled")
+        return codes
+
+    def _default_status(self) -> int:
+        if self.method == "DELETE":
+            return 204
+        return 201 if self._is_create_operation() else 200
+
+    def _responses_with_shared_errors(self) -> dict[Any, Any] | None:
+        """The operation's responses as a status map, with `shared_error_codes` merged
+        into its `ErrorResponse`s; None when drf-spectacular could not read them."""
+        declared = self.get_response_serializers()
+        responses: dict[Any, Any]
+        if isinstance(declared, dict):
+            responses = dict(declared)
+        elif is_serializer(declared) or is_basic_type(declared) or isinstance(declared, OpenApiResponse):
+            responses = {self._default_status(): None if self.method == "DELETE" else declared}
+        else:
+            return None
+        by_status = {str(key[0] if isinstance(key, tuple) else key): key for key in responses}
+        for status, codes in self.shared_error_codes().items():
+            key = by_status.get(str(status))
+            existing = responses.get(key) if key is not None else None
+            if key is None:
+                responses[status] = ErrorResponse(status, codes)
+            elif isinstance(existing, ErrorResponse):
+                # the endpoint's own codes first, then the shared ones
+                responses[key] = existing.merged(codes)
+        return responses
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses = self._responses_with_shared_errors()
+        if responses is None:
+            return dict(super()._get_response_bodies(direction))
+        bodies: dict[str, Any] = {}
+        for key, serializer in responses.items():
+            if isinstance(key, tuple):
+                code, media_types = str(key[0]), key[1:]
+            else:
+                code, media_types = str(key), None
+            body = self._get_response_for_code(serializer, code, media_types, direction)
+            if code in bodies:
+                bodies[code]["content"].update(body["content"])
+            else:
+                bodies[code] = body
+        return bodies
+
+    def _map_serializer_field(self, field: Any, direction: Any, bypass_extensions: bool = False) -> dict[str, Any]:
+        schema = dict(super()._map_serializer_field(field, direction, bypass_extensions))
+        if isinstance(field, serializers.DecimalField) and "pattern" in schema:
+            schema["pattern"] = decimal_pattern(field)
+        elif direction == "request" and type(field) in TEXT_FIELDS and "pattern" not in schema:
+            schema["pattern"] = text_pattern(field)
+        return schema
+
+    def _get_response_headers_for_code(self, status_code: str, direction: Any = "response") -> dict[str, Any]:
+        headers = dict(super()._get_response_headers_for_code(status_code, direction))
+        if str(status_code) == "429":
+            headers.update(RETRY_AFTER)
+        return headers
+
+
+def add_error_examples(status: str, response: dict[str, Any]) -> None:
+    """An example for each code a JSON error response names (`code` in backticks) and
+    has none for, from the error reference: responses that postprocessing hooks add or
+    extend (Idempotency-Key's) get theirs too."""
+    media = response.get("content", {}).get("application/json")
+    if not status.startswith(("4", "5")) or media is None:
+        return
+    examples = media.setdefault("examples", {})
+    shown = {example.get("value", {}).get("error", {}).get("code") for example in examples.values()}
+    for code in dict.fromkeys(re.findall(r"`([a-z0-9_]+)`:", response.get("description", ""))):
+        entry = ERROR_CODES.get(code)
+        if entry is None or str(entry.status) != status or code in shown:
+            continue
+        examples[camelize(code)] = {"value": error_body(code, entry.message, entry.details), "summary": code}
+    if not examples:
+        del media["examples"]
+
+
+def camelize(code: str) -> str:
+    """`no_gym_access` -> `NoGymAccess`, the example keys drf-spectacular makes."""
+    return "".join(part.capitalize() for part in code.split("_"))
+
+
+class ApiSchemaGenerator(SchemaGenerator):
+    """drf-spectacular's generator: the host's own endpoints (django-tenants gives the public
+    host `PUBLIC_SCHEMA_URLCONF` through `request.urlconf`, which the schema view would
+    otherwise ignore for ROOT_URLCONF, the gyms' one), and a description that ends with
+    the error reference."""
+
+    def get_schema(self, request: Any = None, public: bool = False) -> dict[str, Any]:
+        if self.urlconf is None and getattr(request, "urlconf", None):
+            self.urlconf = request.urlconf
+        schema: dict[str, Any] = super().get_schema(request=request, public=public)
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                for status, response in operation.get("responses", {}).items():
+                    add_error_examples(str(status), response)
+        info = schema.setdefault("info", {})
+        info["description"] = (
+            f"{info.get('description', '')}\n\n"
+            "## Errors\n\n"
+            'Every error answers `{"error": {"code", "message", "details"}}`. `code` is stable snake_case '
+            "(switch on it); `message` is a sentence for people; `details` maps input fields to their "
+            "messages for 400s and carries code-specific data otherwise. Each operation lists the codes it "
+            "can answer under each status. All codes:\n\n"
+            f"{error_reference_markdown()}"
+        ).strip()
+        return schema
