@@ -249,12 +249,12 @@ def test_overdue_hand_paid_invoice_goes_past_due_refused_after_grace_then_green_
     def at(day: D) -> datetime.datetime:
         return datetime.datetime.combine(day, datetime.time(10), tzinfo=datetime.UTC)
 
-    # inside the 3 grace days: green with a warning; after them: red
-    assert checkin_create(member=membership.member, now=at(D(2026, 2, 21))).allowed
+    # inside the 3 grace days (18, 19 and 20 Feb): green with a warning; after them: red
+    assert checkin_create(member=membership.member, now=at(D(2026, 2, 20))).allowed
     from apps.checkins.models import CheckIn
 
     CheckIn.objects.all().delete()
-    refused = checkin_create(member=membership.member, now=at(D(2026, 2, 22)))
+    refused = checkin_create(member=membership.member, now=at(D(2026, 2, 21)))
     assert (refused.allowed, refused.code) == (False, "payment_overdue")
     payment_record(invoice=feb, amount=feb.total, method=Payment.Method.CASH, reference="paid at desk")
     membership.refresh_from_db()
@@ -296,8 +296,8 @@ def test_booking_is_refused_only_after_the_payment_grace_days(gym: Gym) -> None:
     membership = member_on_monthly(D(2026, 1, 10))
     Membership.objects.filter(pk=membership.pk).update(status=Membership.Status.PAST_DUE, past_due_since=D(2026, 2, 10))
     now = datetime.datetime(2026, 2, 11, 9, tzinfo=datetime.UTC)
-    inside = session_at(datetime.datetime(2026, 2, 13, 9, tzinfo=datetime.UTC))  # day 3 of 3
-    after = session_at(datetime.datetime(2026, 2, 14, 9, tzinfo=datetime.UTC))
+    inside = session_at(datetime.datetime(2026, 2, 12, 9, tzinfo=datetime.UTC))  # day 3 of 3 (10, 11, 12 Feb)
+    after = session_at(datetime.datetime(2026, 2, 13, 9, tzinfo=datetime.UTC))
     assert booking_create(member=membership.member, session=inside, now=now).status == "confirmed"
     with pytest.raises(BookingError) as err:
         booking_create(member=membership.member, session=after, now=now)

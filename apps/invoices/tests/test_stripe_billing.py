@@ -113,12 +113,12 @@ def test_dunning_retries_at_1_3_5_days_then_cancels(gym: Gym, fake_stripe) -> No
         if offset in expected_next:
             assert invoice.next_payment_attempt == day0 + datetime.timedelta(days=expected_next[offset])
     assert invoice.attempt_count == 3
-    # inside the grace days (3) check-in still lets them in; after, refused
-    assert checkin_create(member=membership.member, now=at(day0 + datetime.timedelta(days=3))).allowed
+    # inside the grace days (3: day0 and the next two) check-in still lets them in; after, refused
+    assert checkin_create(member=membership.member, now=at(day0 + datetime.timedelta(days=2))).allowed
     from apps.checkins.models import CheckIn
 
     CheckIn.objects.all().delete()
-    refused = checkin_create(member=membership.member, now=at(day0 + datetime.timedelta(days=4)))
+    refused = checkin_create(member=membership.member, now=at(day0 + datetime.timedelta(days=3)))
     assert refused.code == "payment_overdue"
     billing_run(today=day0 + datetime.timedelta(days=5))  # the last retry
     invoice.refresh_from_db()
