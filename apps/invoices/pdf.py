@@ -201,17 +201,27 @@ def html_pdf_render(html: str, *, schema: str | None = None) -> bytes:
 # --- formatting ----------------------------------------------------------------------------
 
 
-def document_locale() -> Locale:
+def document_locale(*, gym: Gym | None = None) -> Locale:
     """The Babel locale documents are written in: the active language, else
-    `settings.LANGUAGE_CODE`, else English."""
+    `settings.LANGUAGE_CODE`, else English; with the gym's country as its territory when
+    the language names none and Babel knows the pair (`en` + ZA -> `en_ZA`: "R180,00",
+    "22 Nov 2026"), as the member's emails are (`apps.notifications.rendering`)."""
+    base = Locale("en")
     for code in (translation.get_language(), settings.LANGUAGE_CODE, "en"):
         if not code:
             continue
         try:
-            return Locale.parse(translation.to_locale(code))
+            base = Locale.parse(translation.to_locale(code))
+            break
         except (UnknownLocaleError, ValueError):
             continue
-    return Locale("en")
+    country = str(getattr(getattr(gym, "country", None), "code", "") or "") if gym is not None else ""
+    if country and not base.territory:
+        try:
+            return Locale.parse(f"{base.language}_{country}")
+        except (UnknownLocaleError, ValueError):
+            pass
+    return base
 
 
 class Formatter:
@@ -293,7 +303,7 @@ def invoice_pdf_context(invoice: Invoice, *, gym: Gym | None = None) -> dict[str
     its QR code (SVG data URI). Reads the invoice's lines, succeeded payments and credit
     notes (3 queries)."""
     gym = gym or current_gym()
-    fmt = Formatter(currency=invoice.currency or gym.currency)
+    fmt = Formatter(currency=invoice.currency or gym.currency, locale=document_locale(gym=gym))
     lines = list(invoice.lines.all())
     payments = list(invoice.payments.filter(status=Payment.Status.SUCCEEDED).order_by("received_on", "pk"))
     notes = list(invoice.credit_notes.order_by("issue_date", "pk"))
@@ -371,7 +381,7 @@ def credit_note_pdf_render(note: CreditNote) -> bytes:
     part at the invoice's rate), the invoice it corrects, the gym and the member."""
     invoice = note.invoice
     gym = current_gym()
-    fmt = Formatter(currency=invoice.currency or gym.currency)
+    fmt = Formatter(currency=invoice.currency or gym.currency, locale=document_locale(gym=gym))
     context = {
         "note": note,
         "number": note.number,

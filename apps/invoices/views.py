@@ -60,7 +60,7 @@ from .forms import (
 )
 from .links import member_card_link, member_card_token_read
 from .models import ZERO, Invoice, Payment, StripeCustomer
-from .pdf import Formatter, invoice_pay_token_read
+from .pdf import Formatter, document_locale, invoice_pay_token_read
 from .selectors import billing_overview, invoice_detail, invoice_list, invoice_refundable, member_billing
 from .services import (
     IssueOptions,
@@ -126,7 +126,8 @@ def _gym(request: HttpRequest) -> Gym:
 
 def _fmt(request: HttpRequest) -> Formatter:
     """Babel money formatting in the gym's currency (the same as the invoice PDFs)."""
-    return Formatter(currency=_gym(request).currency)
+    gym = _gym(request)
+    return Formatter(currency=gym.currency, locale=document_locale(gym=gym))
 
 
 def _dress(invoices: list[Invoice], fmt: Formatter) -> list[Invoice]:
@@ -652,7 +653,7 @@ def invoice_pay_view(request: HttpRequest, token: str) -> HttpResponse:
     invoice = Invoice.objects.filter(pk=invoice_id).first()
     if invoice is None:
         return _bad_link(request, signing.BadSignature("no such invoice"))
-    fmt = Formatter(currency=invoice.currency)
+    fmt = Formatter(currency=invoice.currency, locale=document_locale(gym=_gym(request)))
     here = request.build_absolute_uri(reverse("invoices:pay-link", args=[token]))
     number = invoice.number or ""
     if invoice.status == Invoice.Status.PAID:
