@@ -656,6 +656,22 @@ def step5_billing_hour(day: Day, second: LiveDesk) -> None:
 
     day.stripe.wait_delivered("payment_intent.succeeded")
     day.stripe.wait_delivered("payment_intent.payment_failed")
+
+    def applied() -> dict[str, list[str]]:
+        rows = day.sql("SELECT type, outcome FROM invoices_stripeevent ORDER BY created, id")
+        found: dict[str, list[str]] = {}
+        for kind, outcome in rows:
+            found.setdefault(kind, []).append(outcome)
+        return found
+
+    # The webhooks were routed to the gym and applied once each (the charge's own answer
+    # had already recorded what they say, so they change nothing more).
+    events = wait_until(
+        "the webhooks applied in the gym",
+        lambda: (found := applied()).get("payment_intent.payment_failed") and found,
+    )
+    assert events["setup_intent.succeeded"] == ["card_saved", "card_saved"], events
+    assert len(events["payment_intent.succeeded"]) == 1 and len(events["payment_intent.payment_failed"]) == 1
     number = day.sql("SELECT number FROM invoices_invoice WHERE id = %s", (day.invoices["Thandi"],))[0][0]
     receipt = day.mailbox.wait_for(
         THANDI.email, lambda m: "payment" in m.subject.lower() and number in m.subject, what=f"receipt for {number}"
@@ -703,7 +719,8 @@ def step6_cash_at_the_desk(day: Day) -> None:
     tone, _, text = desk_answer(desk, PIETER.name)
     assert tone == "green" and "Checked in" in text, text
 
-    # The PDF: 180.00 including 15 % VAT (23.48), paid in cash, nothing due.
+    # The PDF: R180,00 including 15 % VAT (R23,48), paid in cash, nothing due; money and
+    # dates as South Africans write them, like the emails.
     page = day.goto(f"/billing/invoices/{invoice_id}/")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download PDF").click()
@@ -719,11 +736,12 @@ def step6_cash_at_the_desk(day: Day) -> None:
         PIETER.name,
         "PAID",
         "Flow Weekly",
-        "Total ZAR180.00",
-        "Tax 15% (included) ZAR23.48",
-        "Amount paid ZAR180.00",
-        "Amount due ZAR0.00",
+        "Total R180,00",
+        "Tax 15% (included) R23,48",
+        "Amount paid R180,00",
+        "Amount due R0,00",
         "Cash",
+        f"Paid on {local_now():%-d %b %Y}",
     ):
         assert expected in flat, f"{expected!r} not in the PDF:\n{text}"
     api_pdf = day.api(PIETER, "GET", f"invoices/{invoice_id}/pdf/")
