@@ -44,3 +44,23 @@ def handoff_token_consume(*, token: str) -> User:
     if user is None:
         raise HandoffInvalid("This account is no longer active.")
     return user
+
+
+def account_password_setup_url(*, user: User, base_url: str) -> str:
+    """The link where `user` chooses a password on a gym's site (`base_url`, e.g.
+    `http://harbour-yoga.localhost:8000`): allauth's password-reset-from-key page with
+    a token made now (valid `PASSWORD_RESET_TIMEOUT`, 3 days; used up once the
+    password is set), or "" when the user already has a password (they log in)."""
+    from allauth.account.forms import default_token_generator
+    from allauth.account.utils import user_pk_to_url_str
+    from django.conf import settings
+    from django.urls import reverse
+
+    if user.has_usable_password():
+        return ""
+    path = reverse(
+        "account_reset_password_from_key",
+        kwargs={"uidb36": user_pk_to_url_str(user), "key": default_token_generator.make_token(user)},
+        urlconf=settings.ROOT_URLCONF,
+    )
+    return base_url + path

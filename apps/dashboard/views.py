@@ -12,8 +12,11 @@ from apps.invoices.services.gym_billing import gym_billing_settings_update
 from apps.members.models import Member
 from apps.memberships.selectors import membership_statuses_counts
 from apps.staff.access import require_gym_role
+from apps.staff.errors import StaffError
+from apps.staff.forms import StaffInviteForm
 from apps.staff.roles import Role
 from apps.staff.selectors import staff_role_list
+from apps.staff.services import staff_invite
 from apps.tenants.errors import GymError
 from apps.tenants.forms import GymSettingsForm
 from apps.tenants.services import gym_update_settings
@@ -65,3 +68,29 @@ def settings_view(request: HttpRequest) -> HttpResponse:
     partial = request.htmx and request.method == "POST"  # type: ignore[attr-defined]
     template = "dashboard/settings.html#form" if partial else "dashboard/settings.html"
     return render(request, template, {"form": form}, status=status)
+
+
+@require_gym_role(Role.MANAGER)
+def team_view(request: HttpRequest) -> HttpResponse:
+    """`/team/`: the gym's staff, and inviting someone (owner and manager; a manager
+    offers roles up to manager). The invitation email lets them choose a password on
+    this gym's site (`staff_invite`). A bad post re-renders with errors (400)."""
+    inviter = request.gym_role  # type: ignore[attr-defined]
+    form = StaffInviteForm(request.POST or None, inviter=inviter)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            staff_role = staff_invite(
+                email=data["email"], role=Role(data["role"]), first_name=data["first_name"], last_name=data["last_name"]
+            )
+        except StaffError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(
+                request,
+                f"{staff_role.user.email} is on the team as {staff_role.get_role_display()}: "
+                "an invitation email is on its way.",
+            )
+            return redirect("dashboard:team")
+    status = 400 if form.errors else 200
+    return render(request, "dashboard/team.html", {"form": form, "staff": staff_role_list()}, status=status)

@@ -441,28 +441,19 @@ def _membership_context(data: dict[str, Any], fmt: Formats, objects: dict[str, A
 
 
 def _app_invite_context(data: dict[str, Any], member: Member, gym: Gym) -> dict[str, Any]:
-    from allauth.account.forms import default_token_generator
-    from allauth.account.utils import user_pk_to_url_str
     from django.urls import reverse
 
     from apps.accounts.models import User
+    from apps.accounts.services import account_password_setup_url
 
     base_url = gym_base_url(gym=gym)
     login_url = base_url + reverse("account_login", urlconf=settings.ROOT_URLCONF)
     user_id = _int(data.get("user_id")) or member.user_id
     user = User.objects.filter(pk=user_id, is_active=True).first() if user_id else None
-    set_password_url = ""
-    if user is not None and not user.has_usable_password():
-        path = reverse(
-            "account_reset_password_from_key",
-            kwargs={"uidb36": user_pk_to_url_str(user), "key": default_token_generator.make_token(user)},
-            urlconf=settings.ROOT_URLCONF,
-        )
-        set_password_url = base_url + path
     return {
         "login_email": user.email if user is not None else member.email,
         "login_url": login_url,
-        "set_password_url": set_password_url,
+        "set_password_url": account_password_setup_url(user=user, base_url=base_url) if user is not None else "",
     }
 
 
