@@ -4,13 +4,15 @@ beat as `make run` starts them, PostgreSQL, Redis, a real SMTP server, the fake 
 delivering signed webhooks).
 
 Who does what, and through which door:
-- the owner, in headless Chromium (Playwright): signup, settings, Stripe Connect,
-  plans, a weekly class, the CSV import, memberships, app invitations, the desk (its
-  camera reads a member's QR from the fake camera), the cash payment;
+- the owner, in headless Chromium (Playwright): signup, settings, Stripe Connect, the
+  receptionist's invitation, plans, a weekly class, the CSV import, memberships, app
+  invitations, the cash payment;
+- the receptionist, in another Chromium context: the check-in desk (its camera reads a
+  member's emailed QR from Chromium's fake camera; a hand scanner types app codes);
 - members, as their phone app would, with `httpx` against `/api/v1/`: login, the
   schedule, bookings, the saved card, their QR;
-- a second front desk: a `websockets` client on `/ws/check-ins/` with the owner's
-  session cookie;
+- a second front desk: a `websockets` client on `/ws/check-ins/` with the
+  receptionist's session cookie;
 - time: the gym's billing hour is set to the current hour and beat's billing dispatch
   is made due now (a one-off entry in django-celery-beat's table, as an operator would
   in the admin); nothing in our code is mocked.
@@ -61,6 +63,8 @@ SLUG = "harbour-yoga"
 OWNER_EMAIL = "owner@harbouryoga.co.za"
 OWNER_PASSWORD = "harbour-yoga-owner-passphrase"
 MEMBER_PASSWORD = "my-phone-app-passphrase"
+DESK_EMAIL = "desk@harbouryoga.co.za"
+DESK_PASSWORD = "harbour-front-desk-passphrase"
 NAV_MS = 30_000
 ASSERT_MS = 15_000
 CHROMIUM_ARGS = [
@@ -160,9 +164,13 @@ def session_client(stack: Stack, slug: str, email: str, password: str) -> httpx.
     return client
 
 
-def set_password_from_invite(stack: Stack, mailbox: Mailbox, email: str, slug: str) -> None:
-    """The member opens the app invitation and chooses a password on the gym's site."""
-    mail = mailbox.subject(email, "app login")
+def set_password_from_invite(
+    stack: Stack, mailbox: Mailbox, email: str, slug: str, *, subject: str = "app login", password: str = ""
+) -> None:
+    """The invited person (a member: "app login"; staff: "team") opens the invitation
+    and chooses a password on the gym's site."""
+    password = password or MEMBER_PASSWORD
+    mail = mailbox.subject(email, subject)
     link = re.search(r"(http://\S+/accounts/password/reset/key/\S+/)", mail.text())
     assert link, f"no set-password link in the invitation:\n{mail.text()}"
     assert link.group(1).startswith(stack.gym_url(slug)), link.group(1)
@@ -172,8 +180,8 @@ def set_password_from_invite(stack: Stack, mailbox: Mailbox, email: str, slug: s
         done = browser.post(
             str(page.url),
             data={
-                "password1": MEMBER_PASSWORD,
-                "password2": MEMBER_PASSWORD,
+                "password1": password,
+                "password2": password,
                 "csrfmiddlewaretoken": browser.cookies["csrftoken"],
             },
             headers={"Referer": str(page.url)},
@@ -226,7 +234,7 @@ def hand_scan(desk: Page, token: str) -> None:
 
 
 class LiveDesk:
-    """The second front desk: `/ws/check-ins/` with the owner's session cookie, read in a
+    """The second front desk: `/ws/check-ins/` with a staff session cookie, read in a
     background thread; `occupancy` is the latest count heard, with when it was heard."""
 
     def __init__(self, stack: Stack, slug: str, session: httpx.Client) -> None:
@@ -291,6 +299,7 @@ class Day:
     camera: Path
     owner: BrowserContext | None = None
     page: Page | None = None
+    desk: Page | None = None
     plans: dict[str, int] = field(default_factory=dict)
     class_id: int = 0
     sessions: list[dict[str, Any]] = field(default_factory=list)
@@ -399,6 +408,14 @@ def step1_owner_opens_harbour_yoga(day: Day) -> None:
     expect(page.get_by_text("Stripe is connected")).to_be_visible()
     account = day.stack.sql("SELECT stripe_account_id FROM tenants_gym WHERE slug = %s", (SLUG,))[0][0]
     assert account.startswith("acct_")
+
+    # The front desk: a receptionist joins the team.
+    day.goto("/team/")
+    page.get_by_label("Email").fill(DESK_EMAIL)
+    page.get_by_label("First name").fill("Lindiwe")
+    page.get_by_label("Role").select_option("receptionist")
+    page.get_by_role("button", name="Send the invitation").click()
+    expect(page.get_by_text(f"{DESK_EMAIL} is on the team as Receptionist")).to_be_visible()
 
     # Two plans, VAT included at 15 %.
     for name, price, period in (("Unlimited Monthly", "650.00", "monthly"), ("Flow Weekly", "180.00", "weekly")):
@@ -572,10 +589,22 @@ def step4_front_desk(day: Day) -> LiveDesk:
     """The desk's camera reads Thandi's emailed QR: green, her booking attended; the
     second desk (websocket) hears the occupancy rise within a second; Ayesha's app code
     is scanned with the hand scanner: red, membership frozen."""
-    assert day.page is not None and day.owner is not None
-    desk = day.goto("/check-in/")
+    set_password_from_invite(
+        day.stack, day.mailbox, DESK_EMAIL, SLUG, subject="Harbour Yoga team", password=DESK_PASSWORD
+    )
+    reception = day.browser.new_context(viewport={"width": 1280, "height": 900})
+    reception.set_default_timeout(ASSERT_MS)
+    reception.grant_permissions(["camera"], origin=day.gym)
+    desk = reception.new_page()
+    desk.goto(f"{day.gym}/check-in/")
+    desk.wait_for_url(re.compile(r"/accounts/login/"))
+    desk.locator("input[name='login']").fill(DESK_EMAIL)
+    desk.locator("input[name='password']").fill(DESK_PASSWORD)
+    desk.locator("form[action$='/accounts/login/'] button[type='submit']").click()
+    desk.wait_for_url(f"{day.gym}/check-in/")
+    day.desk = desk
     expect(desk.locator("#desk-live-status")).to_have_attribute("data-state", "live")
-    second = LiveDesk(day.stack, SLUG, session_client(day.stack, SLUG, OWNER_EMAIL, OWNER_PASSWORD))
+    second = LiveDesk(day.stack, SLUG, session_client(day.stack, SLUG, DESK_EMAIL, DESK_PASSWORD))
     wait_until("the second desk's first occupancy", lambda: second.occupancy() is not None)
     before = second.occupancy()
 
@@ -700,7 +729,8 @@ def step5_billing_hour(day: Day, second: LiveDesk) -> None:
     assert me["membership"]["status"] == "past_due", me
 
     # At the desk, no grace days: Pieter is refused.
-    desk = day.goto("/check-in/")
+    assert day.desk is not None
+    desk = day.desk
     hand_scan(desk, day.api(PIETER, "GET", "me/qr/").json()["token"])
     tone, code, text = desk_answer(desk, PIETER.name)
     assert (tone, code) == ("red", "payment_overdue"), text
@@ -719,7 +749,10 @@ def step6_cash_at_the_desk(day: Day) -> None:
     assert day.sql("SELECT status FROM memberships_membership WHERE member_id = %s", (PIETER.member_id,)) == [
         ("active",)
     ]
-    desk = day.goto("/check-in/")
+    assert day.desk is not None
+    desk = day.desk
+    desk.locator("#desk-q").press("Escape")  # the receptionist clears the last answer
+    expect(desk.locator("#desk-result .desk-panel")).to_have_count(0)
     hand_scan(desk, day.api(PIETER, "GET", "me/qr/").json()["token"])
     tone, _, text = desk_answer(desk, PIETER.name)
     assert tone == "green" and "Checked in" in text, text
@@ -808,7 +841,7 @@ def step7_another_gym_is_refused(day: Day) -> None:
     dune, intruder, dune_member = other_gym_users(day)
     invoice_id, member_id = day.invoices["Pieter"], PIETER.member_id
     pages = [
-        "/", "/settings/", "/plans/", "/plans/new/", f"/plans/{day.plans['Flow Weekly']}/edit/",
+        "/", "/settings/", "/team/", "/plans/", "/plans/new/", f"/plans/{day.plans['Flow Weekly']}/edit/",
         "/schedule/", "/schedule/classes/", "/schedule/classes/new/", f"/schedule/classes/{day.class_id}/schedule/",
         f"/schedule/sessions/{day.sessions[1]['id']}/", "/members/", "/members/import/", "/members/export/",
         f"/members/{member_id}/", f"/members/{member_id}/?tab=memberships", f"/members/{member_id}/?tab=invoices",
@@ -817,7 +850,7 @@ def step7_another_gym_is_refused(day: Day) -> None:
         f"/billing/invoices/{invoice_id}/pdf/", "/notifications/", "/admin/",
     ]  # fmt: skip
     posts = [
-        "/settings/", "/plans/new/", "/schedule/classes/new/", f"/members/{member_id}/invite/",
+        "/settings/", "/team/", "/plans/new/", "/schedule/classes/new/", f"/members/{member_id}/invite/",
         f"/memberships/assign/{member_id}/", "/check-in/scan/", f"/check-in/members/{member_id}/",
         f"/billing/invoices/{invoice_id}/pay/", "/billing/stripe/connect/", "/members/import/",
     ]  # fmt: skip
