@@ -54,6 +54,17 @@ def timetable_week(
     return list(sessions_between(start=start, end=end, instructor_id=instructor_id, class_type=class_type))
 
 
+def sessions_today(*, now: datetime.datetime, tz: str) -> list[ClassSession]:
+    """The class sessions of the gym-local day containing `now` (aware), with counts
+    (`booked_count`, `waitlist_count`), in start order; cancelled ones included (their
+    `status` says so). One query."""
+    day = now.astimezone(zoneinfo.ZoneInfo(tz)).date()
+    zone = zoneinfo.ZoneInfo(tz)
+    start = datetime.datetime.combine(day, datetime.time(0), tzinfo=zone)
+    end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(0), tzinfo=zone)
+    return list(sessions_between(start=start, end=end))
+
+
 def trainers() -> QuerySet[User]:
     """Users who may teach: an active staff role of trainer or above at this gym."""
     ids = StaffRole.objects.filter(is_active=True, role__in=[Role.OWNER, Role.MANAGER, Role.TRAINER]).values_list(

@@ -6,11 +6,15 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from apps.checkins.selectors import occupancy_now
+from apps.classes.models import ClassSession
+from apps.classes.selectors import sessions_today
+from apps.invoices.pdf import Formatter, document_locale
 from apps.invoices.services.gym_billing import gym_billing_settings_update
 from apps.members.models import Member
-from apps.memberships.selectors import membership_statuses_counts
+from apps.memberships.selectors import membership_mrr, membership_statuses_counts
 from apps.staff.access import require_gym_role
 from apps.staff.errors import StaffError
 from apps.staff.forms import StaffInviteForm
@@ -25,12 +29,25 @@ from apps.tenants.services import gym_update_settings
 @require_gym_role(Role.RECEPTIONIST)
 def home_view(request: HttpRequest) -> HttpResponse:
     """`/`: the dashboard home for any staff role: how many are in the gym now (with
-    a link to the check-in desk), member and membership counts, the team."""
+    a link to the check-in desk), member and membership counts, today's classes (booked
+    spots against capacity, the next one to start), MRR (`membership_mrr`, in the gym's
+    currency and locale), the team."""
+    gym = request.tenant  # type: ignore[attr-defined]
+    now = timezone.now()
+    today = [s for s in sessions_today(now=now, tz=gym.timezone) if s.status != ClassSession.Status.CANCELLED]
+    formatter = Formatter(currency=gym.currency, locale=document_locale(gym=gym))
     context = {
         "staff": staff_role_list()[:20],
         "members_count": Member.objects.exclude(status=Member.Status.ERASED).count(),
         "membership_counts": membership_statuses_counts(),
-        "occupancy": occupancy_now(gym=request.tenant),  # type: ignore[attr-defined]
+        "occupancy": occupancy_now(gym=gym),
+        "classes_today": {
+            "count": len(today),
+            "booked": sum(s.booked_count for s in today),  # type: ignore[attr-defined]
+            "capacity": sum(s.capacity for s in today),
+            "next": next((s for s in today if s.starts_at >= now), None),
+        },
+        "mrr": formatter.money(membership_mrr()),
     }
     return render(request, "dashboard/home.html", context)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Case, Count, DecimalField, F, Prefetch, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from apps.members.models import Member
@@ -89,3 +90,40 @@ def membership_statuses_counts() -> dict[str, int]:
     for row in Membership.objects.order_by().values("status").annotate(n=Count("id")):
         counts[row["status"]] = row["n"]
     return counts
+
+
+# Months in one billing period, to normalise a recurring price to a month (52 weeks a year).
+_MONTHS_PER_PERIOD = {
+    Plan.BillingPeriod.WEEKLY: Decimal(12) / Decimal(52),
+    Plan.BillingPeriod.MONTHLY: Decimal(1),
+    Plan.BillingPeriod.QUARTERLY: Decimal(3),
+    Plan.BillingPeriod.YEARLY: Decimal(12),
+}
+
+MRR_STATUSES = (Membership.Status.ACTIVE, Membership.Status.PAST_DUE)
+
+
+def membership_mrr() -> Decimal:
+    """The gym's MRR (monthly recurring revenue): the sum of its recurring memberships'
+    prices normalised to one month, as a `Decimal` in the gym's currency rounded to 2
+    places (0 when there are none).
+
+    Counted: recurring memberships that are active or past due (still owed, as in
+    Stripe's MRR, which counts `active` and `past_due` subscriptions). Not counted:
+    frozen (paused: no billing while frozen), cancelled and expired memberships, passes
+    and class packs. A price every `billing_interval` x period is divided by the months
+    it covers: weekly x 52 / 12, quarterly / 3, yearly / 12. One query.
+    """
+    months = Case(
+        *[
+            When(billing_period=period, then=F("billing_interval") * Value(per, output_field=DecimalField()))
+            for period, per in _MONTHS_PER_PERIOD.items()
+        ],
+        output_field=DecimalField(),
+    )
+    total = (
+        Membership.objects.filter(status__in=MRR_STATUSES, plan__kind=Plan.Kind.RECURRING)
+        .exclude(billing_period="")
+        .aggregate(mrr=Sum(F("price") / months, output_field=DecimalField()))["mrr"]
+    )
+    return (total or Decimal(0)).quantize(Decimal("0.01"))
