@@ -8,6 +8,7 @@
 #   make tour                     README tour screenshots (static/tour/) with Playwright against a seeded demo
 #   make lint                     ruff check, ruff format --check, mypy (.ruff.toml, .mypy.ini)
 #   make bench                    every bench/*.py in turn (BENCH=provision for one; BENCH_ARGS="--quick")
+#   make bench-report             every bench plus first_run, figures against targets into bench/RESULTS.md
 #   make clean                    stop embedded servers and delete .data/
 
 PYTHON ?= python3.11
@@ -18,7 +19,7 @@ DEVSTACK := $(PY) -m fitflow.devstack
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: venv run test test-e2e fuzz tour lint bench clean chromium
+.PHONY: venv run test test-e2e fuzz tour lint bench bench-report clean chromium
 
 venv: $(STAMP)
 
@@ -53,6 +54,9 @@ BENCH ?= provision members member_import booking_contention checkin_live billing
 
 bench: venv
 	for b in $(BENCH); do $(DEVSTACK) exec -- $(PY) bench/$$b.py $(BENCH_ARGS) || exit 1; done
+
+bench-report: venv
+	$(DEVSTACK) exec -- $(PY) bench/report.py $(BENCH_ARGS)
 
 clean:
 	if [ -x $(PY) ]; then $(DEVSTACK) stop; fi
