@@ -38,7 +38,7 @@ from rest_framework.views import APIView
 
 from apps.classes.apis import UtcDateTimeField
 from apps.core.api_errors import api_error, domain_error, error_responses
-from apps.core.api_input import StrictJsonSerializer
+from apps.core.api_input import CALENDAR_HELP, StrictJsonSerializer, within_calendar
 from apps.core.pagination import ApiPagination
 from apps.core.qrcodes import qr_svg_data_uri
 from apps.members.models import Member
@@ -217,7 +217,9 @@ class CheckInListApi(APIView):
     @extend_schema_serializer(component_name="CheckInListFilter")
     class FilterSerializer(serializers.Serializer):
         date = serializers.DateField(
-            required=False, help_text="Gym-local date (YYYY-MM-DD); default today in the gym's timezone."
+            required=False,
+            validators=[within_calendar],
+            help_text=f"Gym-local date (YYYY-MM-DD); default today in the gym's timezone. {CALENDAR_HELP}",
         )
 
     @extend_schema_serializer(

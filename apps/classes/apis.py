@@ -57,6 +57,7 @@ from apps.bookings.selectors import member_bookings_by_session
 from apps.bookings.services import HOLDING_STATUSES, session_closed_reason
 from apps.classes.selectors import sessions_between
 from apps.core.api_errors import api_error, error_responses
+from apps.core.api_input import CALENDAR_HELP, within_calendar
 from apps.members.models import Member
 from apps.members.selectors import member_for_user
 from apps.memberships.models import Membership
@@ -316,10 +317,15 @@ class ScheduleApi(APIView):
     class FilterSerializer(serializers.Serializer):
         start = serializers.DateTimeField(
             required=False,
+            validators=[within_calendar],
             help_text="Default: the start of the current hour (so polls within the hour can share an ETag). "
-            "A date alone means gym-local midnight.",
+            f"A date alone means gym-local midnight. {CALENDAR_HELP}",
         )
-        end = serializers.DateTimeField(required=False, help_text="Default start + 7 days; at most start + 31 days.")
+        end = serializers.DateTimeField(
+            required=False,
+            validators=[within_calendar],
+            help_text=f"Default start + 7 days; at most start + 31 days. {CALENDAR_HELP}",
+        )
         type = serializers.ChoiceField(choices=GymClass.Type.choices, required=False)
         instructor = serializers.IntegerField(required=False, min_value=1)
 

@@ -38,6 +38,7 @@ from rest_framework.permissions import AllowAny
 
 from apps.accounts.authentication import GymJWTAuthentication
 from apps.core.api_errors import ERROR_CODES, ErrorResponse, error_body, error_reference_markdown
+from apps.core.api_input import within_calendar
 from apps.staff.access import GymRolePermission
 from apps.staff.roles import Role
 
@@ -52,6 +53,24 @@ RETRY_AFTER = {
 
 # Free-text fields (not email, URL, choice...: those have formats or enums of their own).
 TEXT_FIELDS = (serializers.CharField, PhoneNumberField)
+
+
+# `within_calendar`'s years (1900-2999), for the date and date-time strings it checks.
+CALENDAR_PATTERN = r"^(?:19|2\d)\d\d-"
+
+
+def blank_or_text(schema: dict[str, Any]) -> dict[str, Any]:
+    """drf-spectacular writes a CharField that may be blank and has a pattern as `oneOf:
+    [the text, a string of maxLength 0]`; when the pattern matches "" too, "" matches
+    both, and `oneOf` (exactly one) rejects it. Then the text alone says it."""
+    alternatives = schema.get("oneOf")
+    blank = {"type": "string", "maxLength": 0}
+    if not isinstance(alternatives, list) or len(alternatives) != 2 or blank not in alternatives:
+        return schema
+    text = next(a for a in alternatives if a != blank)
+    if "format" in text or text.get("minLength") or not re.search(text.get("pattern", ""), ""):
+        return schema  # "" matches only the blank alternative: oneOf is right
+    return {**{k: v for k, v in schema.items() if k != "oneOf"}, **text}
 
 
 def text_pattern(field: serializers.CharField) -> str:
@@ -164,9 +183,18 @@ class ApiAutoSchema(AutoSchema):
         schema = dict(super()._map_serializer_field(field, direction, bypass_extensions))
         if isinstance(field, serializers.DecimalField) and "pattern" in schema:
             schema["pattern"] = decimal_pattern(field)
+        elif within_calendar in getattr(field, "validators", []):
+            schema["pattern"] = CALENDAR_PATTERN
         elif direction == "request" and type(field) in TEXT_FIELDS and "pattern" not in schema:
             schema["pattern"] = text_pattern(field)
         return schema
+
+    def _insert_field_validators(self, field: Any, schema: dict[str, Any]) -> None:
+        super()._insert_field_validators(field, schema)
+        flattened = blank_or_text(schema)
+        if flattened is not schema:
+            schema.clear()
+            schema.update(flattened)
 
     def _get_response_headers_for_code(self, status_code: str, direction: Any = "response") -> dict[str, Any]:
         headers = dict(super()._get_response_headers_for_code(status_code, direction))

@@ -46,7 +46,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import User
 from apps.classes.apis import JsonOnlyNegotiation
 from apps.core.api_errors import api_error, domain_error, error_responses
-from apps.core.api_input import StrictJsonSerializer
+from apps.core.api_input import CALENDAR_HELP, StrictJsonSerializer, within_calendar
 from apps.core.pagination import ApiPagination
 from apps.members.models import Member
 from apps.members.selectors import member_for_user
@@ -175,16 +175,18 @@ class InvoiceListApi(APIView):
         membership = serializers.IntegerField(required=False, min_value=1, help_text="A membership's id.")
         overdue = serializers.BooleanField(
             required=False,
-            allow_null=True,
-            default=None,
             help_text="true: open invoices past their due date (gym-local today) or whose card charge failed; "
-            "false: all others.",
+            "false: all others; absent: all.",
         )
         q = serializers.CharField(
             required=False, allow_blank=True, max_length=100, help_text="Words of the number or member's name or email."
         )
-        issued_from = serializers.DateField(required=False, help_text="Issued on or after (gym-local).")
-        issued_to = serializers.DateField(required=False, help_text="Issued on or before (gym-local).")
+        issued_from = serializers.DateField(
+            required=False, validators=[within_calendar], help_text=f"Issued on or after (gym-local). {CALENDAR_HELP}"
+        )
+        issued_to = serializers.DateField(
+            required=False, validators=[within_calendar], help_text=f"Issued on or before (gym-local). {CALENDAR_HELP}"
+        )
         ordering = serializers.ChoiceField(choices=list(ORDERINGS), required=False, default="-issue_date")
 
     @extend_schema(
@@ -207,7 +209,7 @@ class InvoiceListApi(APIView):
         invoices = invoice_list(
             today=today,
             status=f.get("status", ""),
-            overdue=f["overdue"] is True,
+            overdue=f.get("overdue") is True,
             query=f.get("q", ""),
             issued_from=f.get("issued_from"),
             issued_to=f.get("issued_to"),
@@ -215,7 +217,7 @@ class InvoiceListApi(APIView):
         )
         if not _is_staff(request):
             invoices = _own(request, invoices)
-        if f["overdue"] is False:
+        if f.get("overdue") is False:
             invoices = invoices.exclude(invoice_overdue_q(today=today))
         if f.get("membership"):
             invoices = invoices.filter(membership_id=f["membership"])
@@ -411,7 +413,9 @@ class InvoicePaymentRecordApi(APIView):
             required=False, allow_blank=True, max_length=120, default="", help_text="Receipt or bank reference."
         )
         received_on = serializers.DateField(
-            required=False, help_text="Gym-local date the money came in; default today, never in the future."
+            required=False,
+            validators=[within_calendar],
+            help_text=f"Gym-local date the money came in; default today, never in the future. {CALENDAR_HELP}",
         )
 
         def validate_received_on(self, value: datetime.date) -> datetime.date:

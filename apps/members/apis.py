@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api_errors import domain_error, error_responses, field_forbidden
-from apps.core.api_input import StrictJsonSerializer
+from apps.core.api_input import CALENDAR_HELP, StrictJsonSerializer, within_calendar
 from apps.core.pagination import ApiPagination
 from apps.members.access import MEDICAL_FIELD, request_sees_medical_notes
 from apps.memberships.selectors import membership_pick_current
@@ -190,7 +190,9 @@ class MemberInputSerializer(MedicalNotesMixin, StrictJsonSerializer):
     last_name = serializers.CharField(max_length=80, required=False, allow_blank=True)
     email = serializers.EmailField(required=False, allow_blank=True)
     phone = PhoneNumberField(required=False, allow_blank=True)
-    date_of_birth = serializers.DateField(required=False, allow_null=True)
+    date_of_birth = serializers.DateField(
+        required=False, allow_null=True, validators=[within_calendar], help_text=CALENDAR_HELP
+    )
     gender = serializers.ChoiceField(choices=Member.Gender.choices, required=False, allow_blank=True)
     address = serializers.CharField(required=False, allow_blank=True)
     emergency_contact_name = serializers.CharField(max_length=120, required=False, allow_blank=True)
@@ -201,7 +203,7 @@ class MemberInputSerializer(MedicalNotesMixin, StrictJsonSerializer):
     tags = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
     source = serializers.ChoiceField(choices=Member.Source.choices, required=False)  # type: ignore[assignment]
     status = serializers.ChoiceField(choices=[(s.value, s.label) for s in WRITABLE_STATUSES], required=False)
-    joined_on = serializers.DateField(required=False)
+    joined_on = serializers.DateField(required=False, validators=[within_calendar], help_text=CALENDAR_HELP)
     staff_notes = serializers.CharField(required=False, allow_blank=True)
 
 

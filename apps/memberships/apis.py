@@ -42,7 +42,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api_errors import api_error, domain_error, error_responses
-from apps.core.api_input import StrictJsonSerializer
+from apps.core.api_input import CALENDAR_HELP, StrictJsonSerializer, within_calendar
 from apps.core.pagination import ApiPagination
 from apps.members.models import Member
 from apps.plans.models import Plan
@@ -277,7 +277,9 @@ class MembershipListApi(APIView):
     class InputSerializer(StrictJsonSerializer):
         member = serializers.PrimaryKeyRelatedField(queryset=Member.objects.all())
         plan = serializers.PrimaryKeyRelatedField(queryset=Plan.objects.all())
-        start_date = serializers.DateField(required=False, help_text="Gym-local date; default today.")
+        start_date = serializers.DateField(
+            required=False, validators=[within_calendar], help_text=f"Gym-local date; default today. {CALENDAR_HELP}"
+        )
         reason = serializers.CharField(required=False, allow_blank=True, max_length=255)
 
     @extend_schema(
@@ -382,8 +384,14 @@ class MembershipFreezeApi(APIView):
         ],
     )
     class InputSerializer(StrictJsonSerializer):
-        start_date = serializers.DateField(required=False, help_text="Gym-local first frozen day; default today.")
-        end_date = serializers.DateField(required=False, help_text="Last frozen day (inclusive).")
+        start_date = serializers.DateField(
+            required=False,
+            validators=[within_calendar],
+            help_text=f"Gym-local first frozen day; default today. {CALENDAR_HELP}",
+        )
+        end_date = serializers.DateField(
+            required=False, validators=[within_calendar], help_text=f"Last frozen day (inclusive). {CALENDAR_HELP}"
+        )
         days = serializers.IntegerField(
             required=False, min_value=1, max_value=MAX_FREEZE_DAYS, help_text="Instead of end_date."
         )

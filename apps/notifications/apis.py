@@ -124,12 +124,7 @@ class NotificationListApi(MemberApiView):
 
     @extend_schema_serializer(component_name="NotificationListFilter")
     class FilterSerializer(serializers.Serializer):
-        unread = serializers.BooleanField(
-            required=False,
-            allow_null=True,
-            default=None,
-            help_text="true: unread only; false: read only; absent: all.",
-        )
+        unread = serializers.BooleanField(required=False, help_text="true: unread only; false: read only; absent: all.")
 
     @extend_schema(
         operation_id="notifications_list",
@@ -154,7 +149,7 @@ class NotificationListApi(MemberApiView):
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        notifications = member_notifications(member=_me(request), unread=filters.validated_data["unread"])
+        notifications = member_notifications(member=_me(request), unread=filters.validated_data.get("unread"))
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(notifications, request, view=self)
         return paginator.get_paginated_response(NotificationSerializer(page, many=True).data)
@@ -299,5 +294,8 @@ class DeviceRemoveApi(MemberApiView):
         responses={204: None, **error_responses("device_not_found"), **NOT_A_MEMBER},
     )
     def delete(self, request: Request, token: str) -> Response:
-        device_remove(member=_me(request), token=token)
+        member = _me(request)
+        if "\x00" in token:  # no such token can be registered, and PostgreSQL refuses NUL in a query
+            raise NotificationError("device_not_found", "This device is not registered.")
+        device_remove(member=member, token=token)
         return Response(status=status.HTTP_204_NO_CONTENT)

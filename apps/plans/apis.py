@@ -28,6 +28,12 @@ from .errors import PlanError
 from .models import Plan
 from .services import plan_archive, plan_create, plan_delete, plan_update
 
+# Bounds of the API's plan input, generous for any gym: beyond them the numbers overflow
+# the database columns (found by the fuzzer: a 500) or the dates a membership computes.
+MAX_BILLING_INTERVAL = 36
+MAX_DAYS = 3660  # ten years
+MAX_TRIAL_DAYS = 366
+MAX_CREDITS = 100_000
 PLAN_RULE_CODES = ("billing_period_required", "duration_required", "credits_required", "invalid_access_hours")
 PLAN_EXAMPLE: dict[str, Any] = {
     "id": 12,
@@ -145,12 +151,16 @@ class PlanInputSerializer(StrictJsonSerializer):
     tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100, required=False)
     price_includes_tax = serializers.BooleanField(required=False)
     billing_period = serializers.ChoiceField(choices=Plan.BillingPeriod.choices, required=False, allow_blank=True)
-    billing_interval = serializers.IntegerField(min_value=1, max_value=32767, required=False)
-    duration_days = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    class_credits = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    pack_expiry_days = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    billing_interval = serializers.IntegerField(
+        min_value=1, max_value=MAX_BILLING_INTERVAL, required=False, help_text="Billing periods between charges."
+    )
+    duration_days = serializers.IntegerField(min_value=1, max_value=MAX_DAYS, required=False, allow_null=True)
+    class_credits = serializers.IntegerField(
+        min_value=0, max_value=MAX_CREDITS, required=False, allow_null=True, help_text="null = unlimited"
+    )
+    pack_expiry_days = serializers.IntegerField(min_value=1, max_value=MAX_DAYS, required=False, allow_null=True)
     access_hours = AccessWindowSerializer(many=True, required=False)
-    trial_days = serializers.IntegerField(min_value=0, max_value=32767, required=False)
+    trial_days = serializers.IntegerField(min_value=0, max_value=MAX_TRIAL_DAYS, required=False)
     is_active = serializers.BooleanField(required=False)
     show_in_app = serializers.BooleanField(required=False)
 
@@ -177,8 +187,8 @@ class PlanListApi(ManagerWritesApi):
     @extend_schema_serializer(component_name="PlanListFilter")
     class FilterSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=Plan.Kind.choices, required=False)
-        is_active = serializers.BooleanField(required=False, allow_null=True, default=None, help_text="Staff only.")
-        show_in_app = serializers.BooleanField(required=False, allow_null=True, default=None, help_text="Staff only.")
+        is_active = serializers.BooleanField(required=False, help_text="Staff only; absent: both.")
+        show_in_app = serializers.BooleanField(required=False, help_text="Staff only; absent: both.")
         ordering = serializers.ChoiceField(choices=list(ORDERINGS), required=False, default="name")
 
     OutputSerializer = PlanSerializer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -56,6 +56,12 @@ class GymListApi(APIView):
     permission_classes = [AllowAny]
     serves_gym_host = False  # the public host: no gym, so no `gym_suspended` (apps.core.openapi)
 
+    @extend_schema_serializer(component_name="GymListFilter")
+    class FilterSerializer(serializers.Serializer):
+        q = serializers.CharField(
+            required=False, allow_blank=True, max_length=MAX_QUERY, help_text="Part of the gym's name or subdomain."
+        )
+
     @extend_schema(
         operation_id="gyms_list",
         tags=["gyms"],
@@ -65,15 +71,15 @@ class GymListApi(APIView):
             "when empty), open ones only, with the base URL of each gym's API. The app then logs in at "
             "`{api_base_url}auth/login/`. No authentication."
         ),
-        parameters=[
-            OpenApiParameter("q", str, description="Part of the gym's name or subdomain (at most 80 characters).")
-        ],
+        parameters=[FilterSerializer],
         responses={200: GymListSerializer},
         auth=[],
     )
     def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
         rows = []
-        for gym in gym_search(query=request.query_params.get("q", "")[:MAX_QUERY]):
+        for gym in gym_search(query=filters.validated_data.get("q", "")):
             base = gym_base_url(gym=gym, request=request._request)
             rows.append(
                 {
