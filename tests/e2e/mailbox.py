@@ -65,7 +65,7 @@ class Mailbox:
     """The SMTP server and what it received, in order."""
 
     def __init__(self) -> None:
-        self.port = devstack._free_port()
+        self.port = devstack.free_port()
         self._lock = threading.Condition()
         self.mails: list[Mail] = []
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)

@@ -2,7 +2,8 @@
 
 `make run` (fitflow/devstack.py) migrates with `manage.py migrate_gyms`, then runs
 `docker/Procfile.dev` under honcho: uvicorn (HTTP and websockets), a Celery worker
-and Celery beat (DatabaseScheduler). `stack_running` does the same, on:
+and Celery beat (DatabaseScheduler). `stack_running` does the same with devstack's own
+`honcho_command`, `app_env` and `wait_until_healthy`, on:
 
 - a database of its own, `<name>_e2e<pid>`, restored from the pytest test database's
   migrated `public` and `fitflow_template` schemas (`pg_dump` of their structure and
@@ -21,7 +22,6 @@ SMTP and Stripe's webhooks, and reads its database with plain SQL for assertions
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
 import re
 import shutil
@@ -29,7 +29,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,12 +122,6 @@ def _pg_tool(name: str, server_major: int) -> str | None:
     return min(versions)[1] if versions else None
 
 
-def _libpq_url(url: str) -> str:
-    """A database URL for libpq tools: django-environ's `postgres://` form as it is
-    (libpq reads `?host=` for a unix socket too)."""
-    return url
-
-
 def database_create(*, source_url: str, target_url: str) -> str:
     """Create the stack's database at `target_url` (dropping a leftover one) with the
     structure of `source_url`'s migrated `public` and `fitflow_template` schemas and
@@ -152,12 +145,14 @@ def database_create(*, source_url: str, target_url: str) -> str:
     with tempfile.TemporaryDirectory(prefix="fitflow-e2e-dump-") as tmp:
         schema_dump, rows_dump = Path(tmp) / "schema.dump", Path(tmp) / "rows.dump"
         schemas = ["-n", "public", "-n", "fitflow_template"]
-        run = dict(check=True, capture_output=True)
-        subprocess.run(
-            [pg_dump, "-Fc", "--schema-only", "--no-owner", *schemas, "-f", str(schema_dump), source_url], **run
-        )  # type: ignore[call-overload]
         tables = ["-t", "public.django_migrations", "-t", "fitflow_template.django_migrations"]
-        subprocess.run([pg_dump, "-Fc", "--data-only", "--no-owner", *tables, "-f", str(rows_dump), source_url], **run)  # type: ignore[call-overload]
+        for options, dump in (
+            (["--schema-only", *schemas], schema_dump),
+            (["--data-only", *tables], rows_dump),
+        ):
+            subprocess.run(
+                [pg_dump, "-Fc", "--no-owner", *options, "-f", str(dump), source_url], check=True, capture_output=True
+            )
         for dump in (schema_dump, rows_dump):
             # Every entry but the `public` schema itself, which a new database already has.
             listing = subprocess.run([pg_restore, "-l", str(dump)], check=True, capture_output=True, text=True).stdout
@@ -198,18 +193,6 @@ def redis_flush(url: str) -> None:
 # --- the processes ------------------------------------------------------------------------------
 
 
-def _health(port: int) -> tuple[int, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", "/health/", headers={"Host": f"localhost:{port}"})
-        response = conn.getresponse()
-        return response.status, response.read().decode(errors="replace")
-    except OSError as exc:
-        return 0, str(exc)
-    finally:
-        conn.close()
-
-
 def _manage(args: list[str], env: dict[str, str], log: Any) -> None:
     log.write(f"$ manage.py {' '.join(args)}\n".encode())
     log.flush()
@@ -244,7 +227,7 @@ def stack_running(*, source_url: str, test_redis_url: str, extra_env: dict[str, 
     base = source_name.removeprefix("test_")
     database_url = _url_with_db(source_url, f"{base}_e2e{os.getpid()}")
     redis_url = stack_redis_url(test_redis_url)
-    port = devstack._free_port()
+    port = devstack.free_port()
     workdir = Path(tempfile.mkdtemp(prefix="fitflow-e2e-"))
     stack = Stack(
         port=port,
@@ -253,13 +236,9 @@ def stack_running(*, source_url: str, test_redis_url: str, extra_env: dict[str, 
         log_path=workdir / "stack.log",
         media_root=workdir / "media",
     )
-    venv_bin = str(Path(sys.executable).parent)
     stack.env = {
-        **os.environ,
+        **devstack.app_env(port=port, database_url=database_url, redis_url=redis_url, settings=SETTINGS_MODULE),
         **extra_env,
-        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
         "CELERY_BROKER_URL": redis_url,
         "CELERY_RESULT_BACKEND": redis_url,
         "CACHE_KEY_PREFIX": f"fitflow-e2e-{os.getpid()}",
@@ -268,8 +247,6 @@ def stack_running(*, source_url: str, test_redis_url: str, extra_env: dict[str, 
         "FITFLOW_BASE_DOMAIN": "localhost",
         "FITFLOW_URL_PORT": str(port),
         "PYTHONPATH": str(ROOT),
-        "PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
-        "PYTHONUNBUFFERED": "1",
     }
     try:
         redis_flush(redis_url)
@@ -277,25 +254,19 @@ def stack_running(*, source_url: str, test_redis_url: str, extra_env: dict[str, 
         with stack.log_path.open("ab") as log:
             log.write(f"database {database_url} {how}\n".encode())
             _manage(["migrate_gyms", "-v", "0"], stack.env, log)  # as `make run`; nothing to migrate
-            honcho = [sys.executable, "-m", "honcho", "-f", str(devstack.PROCFILE), "-d", str(ROOT), "start"]
             stack.proc = subprocess.Popen(
-                [*honcho, "-p", str(port)],
+                devstack.honcho_command(port=port),  # web, worker and beat, as `make run`
                 cwd=ROOT,
                 env=stack.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, stopped as one
             )
-        deadline, status, body = time.monotonic() + START_TIMEOUT_S, 0, ""
-        while time.monotonic() < deadline:
-            if stack.proc.poll() is not None:
-                raise RuntimeError(f"the stack exited at start ({stack.proc.returncode}):\n{stack.log_tail()}")
-            status, body = _health(port)
-            if status == 200:
-                break
-            time.sleep(0.5)
-        else:
-            raise RuntimeError(f"/health/ not ok after {START_TIMEOUT_S:.0f} s ({status} {body}):\n{stack.log_tail()}")
+        healthy, answer = devstack.wait_until_healthy(port, timeout=START_TIMEOUT_S, proc=stack.proc)
+        if not healthy:
+            code = stack.proc.poll()
+            state = f"exited with {code}" if code is not None else f"not healthy after {START_TIMEOUT_S:.0f} s"
+            raise RuntimeError(f"the stack {state} ({answer}):\n{stack.log_tail()}")
         yield stack
     finally:
         if stack.proc is not None:
