@@ -586,6 +586,8 @@ def cmd_run(port: int) -> int:
     """Migrate, seed, then web + worker + beat until Ctrl-C."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "fitflow.settings.local"
     os.environ["PORT"] = str(port)
+    # links in emails sent by the worker (set-password, card update, unsubscribe) carry this port
+    os.environ.setdefault("FITFLOW_URL_PORT", str(port))
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no conflict
         try:

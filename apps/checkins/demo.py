@@ -132,7 +132,7 @@ def _allowed(profile: _Profile, membership: Membership, day: datetime.date, grac
     if membership.status == Membership.Status.FROZEN and not freezes:
         return False  # frozen with no dates recorded: treat as frozen throughout
     if membership.status == Membership.Status.PAST_DUE and membership.past_due_since is not None:
-        return day <= membership.past_due_since + datetime.timedelta(days=grace_days)
+        return day < membership.past_due_since + datetime.timedelta(days=grace_days)
     return True
 
 

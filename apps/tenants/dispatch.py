@@ -28,7 +28,7 @@ def dispatch_countdown(max_jitter: int) -> int:
     """A random countdown (jitter) in seconds for one gym's task: 0-`max_jitter`, capped
     by `settings.DISPATCH_JITTER_MAX_SECONDS` when that is set (the end-to-end stack sets
     0, so a dispatched task runs at once)."""
-    cap = getattr(settings, "DISPATCH_JITTER_MAX_SECONDS", None)
+    cap = settings.DISPATCH_JITTER_MAX_SECONDS
     if cap is not None:
         max_jitter = min(max_jitter, max(int(cap), 0))
     return secrets.randbelow(max_jitter + 1)

@@ -40,7 +40,7 @@ def gym_base_url(*, gym: Gym, request: HttpRequest | None = None) -> str:
     """
     host = gym_primary_domain(gym=gym)
     scheme = settings.FITFLOW_URL_SCHEME
-    configured_port = str(getattr(settings, "FITFLOW_URL_PORT", "") or "")
+    configured_port = str(settings.FITFLOW_URL_PORT or "")
     port = f":{configured_port}" if configured_port else ""
     if request is not None:
         port = ""

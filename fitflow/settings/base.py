@@ -27,6 +27,9 @@ ALLOWED_HOSTS = env.list(
 )
 # Scheme used when FitFlow builds a link to another host (signup -> gym dashboard).
 FITFLOW_URL_SCHEME = env("FITFLOW_URL_SCHEME", default="http")
+# Port of links built outside a request (emails sent by Celery); empty = the scheme's default.
+# `make run` sets it to its port so demo emails link to :8000.
+FITFLOW_URL_PORT = env("FITFLOW_URL_PORT", default="")
 # Subdomains a gym may not take: they are ours or would confuse members.
 FITFLOW_RESERVED_SUBDOMAINS = env.list(
     "FITFLOW_RESERVED_SUBDOMAINS",
@@ -412,6 +415,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Dispatchers fan out one task per gym (tenant-schemas-celery carries the schema).
 from celery.schedules import crontab  # noqa: E402
 
+# Caps every beat dispatcher's per-gym jitter in seconds (apps.tenants.dispatch); unset = each
+# dispatcher's own spread. The end-to-end stack sets 0 so the billing run starts when beat fires.
+DISPATCH_JITTER_MAX_SECONDS = env.int("DISPATCH_JITTER_MAX_SECONDS", default=None)
 CELERY_BEAT_SCHEDULE = {
     "membership-expiry-dispatch": {
         # Hourly; each gym's task works with the gym-local date, so every timezone is

@@ -13,7 +13,7 @@ and Celery beat (DatabaseScheduler). `stack_running` does the same with devstack
 - a Redis database of its own (`E2E_REDIS_URL`, else REDIS_URL's database + 1),
   emptied at the start and the end, and cache / channel prefixes of its own;
 - free ports, SMTP at the scenario's mail server and Stripe at its fake Stripe, and
-  `tests.e2e.settings` (`fitflow.settings.local` plus no dispatch jitter).
+  `make run`'s settings (`fitflow.settings.local`) with `DISPATCH_JITTER_MAX_SECONDS=0`.
 
 Nothing here mocks our code: the scenario talks to the stack over HTTP, websockets,
 SMTP and Stripe's webhooks, and reads its database with plain SQL for assertions.
@@ -41,7 +41,7 @@ from psycopg import sql
 from fitflow import devstack
 
 ROOT = devstack.ROOT
-SETTINGS_MODULE = "tests.e2e.settings"
+SETTINGS_MODULE = "fitflow.settings.local"
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 20.0
 
@@ -246,6 +246,9 @@ def stack_running(*, source_url: str, test_redis_url: str, extra_env: dict[str, 
         "MEDIA_ROOT": str(stack.media_root),
         "FITFLOW_BASE_DOMAIN": "localhost",
         "FITFLOW_URL_PORT": str(port),
+        # beat's dispatchers queue each gym's task at once, not after a random 0-300 s
+        # countdown, so "the billing hour comes" is seen within seconds
+        "DISPATCH_JITTER_MAX_SECONDS": "0",
         "PYTHONPATH": str(ROOT),
     }
     try:

@@ -134,7 +134,7 @@ def test_visits_only_on_days_a_membership_let_the_member_in(seeded: Seeded) -> N
         assert membership_covers(m, day=day), (c.pk, m.pk, day)
         assert not any(f.start_date <= day <= f.end_date for f in freezes[m.pk])
         if m.status == Membership.Status.PAST_DUE:
-            assert m.past_due_since is not None and day <= m.past_due_since + grace
+            assert m.past_due_since is not None and day < m.past_due_since + grace
         if m.status == Membership.Status.FROZEN:
             assert freezes[m.pk] and day < min(f.start_date for f in freezes[m.pk])
         if c.booking_id is None:

@@ -172,7 +172,7 @@ def test_past_due_explained_some_in_grace_some_beyond_states_kept(seeded: Seeded
         assert m.past_due_since == invoice.due_date + datetime.timedelta(days=1)
         assert m.next_billing_date == invoice.period_end + datetime.timedelta(days=1)
         assert Notification.objects.filter(idempotency_key=f"invoice_overdue:invoice:{invoice.pk}").exists()
-    within = [m for m in past_due if m.past_due_since and (today - m.past_due_since).days <= grace]
+    within = [m for m in past_due if m.past_due_since and (today - m.past_due_since).days < grace]
     assert within and len(within) < len(past_due)  # some still get in, some are refused
     # no other open invoice is overdue: the rest are recent and not yet due
     overdue_ids = set(
