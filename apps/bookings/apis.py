@@ -387,7 +387,9 @@ class BookingDetailApi(APIView):
 
     @extend_schema_serializer(component_name="BookingCancelInput")
     class CancelSerializer(StrictJsonSerializer):
-        reason = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+        reason = serializers.CharField(
+            required=False, allow_blank=True, max_length=255, default="", help_text="Why (in the query or the body)."
+        )
 
     @extend_schema(
         operation_id="bookings_retrieve",
@@ -412,9 +414,7 @@ class BookingDetailApi(APIView):
             "(no refund unless the gym's policy says so). A freed spot goes to the waitlist at once. "
             "A member cancels their own bookings; staff any."
         ),
-        parameters=[
-            OpenApiParameter("reason", OpenApiTypes.STR, required=False, description="Why (at most 255 characters).")
-        ],
+        parameters=[CancelSerializer],
         request=CancelSerializer,
         responses={
             200: OpenApiResponse(
