@@ -203,6 +203,13 @@ class ApiAutoSchema(AutoSchema):
         return headers
 
 
+def code_list(description: str) -> str:
+    """An error response's description as one `- `code`: meaning` line per code, also
+    for sentences a postprocessing hook appended to it (Idempotency-Key's)."""
+    lines = re.sub(r"(?<=[.!?)]) +(`[a-z0-9_]+`:)", r"\n\1", description.strip()).split("\n")
+    return "\n".join(line if line.startswith("- ") or not line.startswith("`") else f"- {line}" for line in lines)
+
+
 def add_error_examples(status: str, response: dict[str, Any]) -> None:
     """An example for each code a JSON error response names (`code` in backticks) and
     has none for, from the error reference: responses that postprocessing hooks add or
@@ -238,8 +245,12 @@ class ApiSchemaGenerator(SchemaGenerator):
         schema: dict[str, Any] = super().get_schema(request=request, public=public)
         for item in schema.get("paths", {}).values():
             for operation in item.values():
-                for status, response in operation.get("responses", {}).items():
+                responses = operation.get("responses", {})
+                for status, response in responses.items():
+                    if str(status).startswith(("4", "5")) and "description" in response:
+                        response["description"] = code_list(response["description"])
                     add_error_examples(str(status), response)
+                operation["responses"] = dict(sorted(responses.items(), key=lambda item: str(item[0])))
         info = schema.setdefault("info", {})
         info["description"] = (
             f"{info.get('description', '')}\n\n"
