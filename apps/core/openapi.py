@@ -73,12 +73,17 @@ def blank_or_text(schema: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in schema.items() if k != "oneOf"}, **text}
 
 
+# What Python's str.strip() (DRF's trim_whitespace) removes, spelled out: `\s` differs
+# between regex engines (ECMA's leaves out \x1c-\x1f and \x85).
+STRIPPED = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
 def text_pattern(field: serializers.CharField) -> str:
     """What DRF's CharField accepts: no NUL character, and, where blank is not allowed,
     something besides whitespace (the field trims it first)."""
     if field.allow_blank or not field.trim_whitespace:
         return r"^[^\x00]*$"
-    return r"^[^\x00]*[^\s\x00][^\x00]*$"
+    return rf"^[^\x00]*[^{STRIPPED}\x00][^\x00]*$"
 
 
 def decimal_pattern(field: serializers.DecimalField) -> str:

@@ -34,6 +34,7 @@ MAX_BILLING_INTERVAL = 36
 MAX_DAYS = 3660  # ten years
 MAX_TRIAL_DAYS = 366
 MAX_CREDITS = 100_000
+TIME_OF_DAY = r"^(?:[01]\d|2[0-3]):[0-5]\d$"
 PLAN_RULE_CODES = ("billing_period_required", "duration_required", "credits_required", "invalid_access_hours")
 PLAN_EXAMPLE: dict[str, Any] = {
     "id": 12,
@@ -92,8 +93,8 @@ def _plan_error(exc: PlanError) -> Response:
 @extend_schema_serializer(component_name="PlanAccessWindow")
 class AccessWindowSerializer(StrictJsonSerializer):
     weekdays = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6), min_length=1)
-    start = serializers.CharField(help_text="HH:MM, gym local time")
-    end = serializers.CharField(help_text="HH:MM, gym local time")
+    start = serializers.RegexField(TIME_OF_DAY, help_text="HH:MM, gym local time")
+    end = serializers.RegexField(TIME_OF_DAY, help_text="HH:MM, gym local time; after start")
 
 
 @extend_schema_serializer(
