@@ -54,13 +54,15 @@ def in_thread(work: Callable[[], Any], outcome: dict[str, Any]) -> threading.Thr
     return thread
 
 
-def provision_with_retry(**fields: Any) -> Gym:
-    """`gym_provision`, retried when PostgreSQL picks it as a deadlock victim: copying
-    the template adds foreign keys to public tables, and another test run provisioning
-    a gym at the same moment can take the same locks in the other order."""
+def retry_on_deadlock(work: Callable[[], T]) -> T:
+    """`work()`, retried (3 tries) when PostgreSQL picks it as a deadlock victim.
+    Provisioning: copying the template adds foreign keys to public tables, and another
+    test run provisioning a gym at the same moment can take the same locks in the other
+    order. Dropping the gym: the session's Celery worker may still be sending the sale
+    invoice's notification in that schema, holding row locks the DROP waits for."""
     for attempt in range(3):
         try:
-            return gym_provision(**fields)
+            return work()
         except OperationalError as exc:
             if "deadlock" not in str(exc) or attempt == 2:
                 raise
@@ -79,11 +81,12 @@ def committed(work: Callable[[], T]) -> T:
 
 @pytest.fixture
 def race_gym() -> Iterator[Gym]:
-    gym = committed(lambda: provision_with_retry(name="Race Gym", slug=f"race-{uuid.uuid4().hex[:8]}", status="active"))
+    slug = f"race-{uuid.uuid4().hex[:8]}"
+    gym = committed(lambda: retry_on_deadlock(lambda: gym_provision(name="Race Gym", slug=slug, status="active")))
     try:
         yield gym
     finally:
-        committed(lambda: gym.delete(force_drop=True))
+        committed(lambda: retry_on_deadlock(lambda: gym.delete(force_drop=True)))
 
 
 @pytest.fixture
