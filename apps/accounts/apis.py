@@ -78,7 +78,8 @@ class AuthLoginApi(APIView):
         ],
     )
     class InputSerializer(StrictJsonSerializer):
-        email = serializers.EmailField(max_length=254)
+        # Not an EmailField: a mistyped address is just a wrong login (401), not a form error.
+        email = serializers.CharField(max_length=254, help_text="The account's email (any case).")
         password = serializers.CharField(trim_whitespace=False, max_length=4096)
 
     @extend_schema(

@@ -117,5 +117,11 @@ class StrictJsonSerializer(serializers.Serializer):
                 if problems:
                     errors[str(field.field_name)] = problems
             if errors:
+                # the other fields' errors too (missing, too long...), the type errors first
+                try:
+                    super().to_internal_value(data)
+                except serializers.ValidationError as exc:
+                    if isinstance(exc.detail, dict):
+                        errors = {**exc.detail, **errors}
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)

@@ -118,11 +118,13 @@ def test_error_format_401_403_404_405_and_validation(gym_a: Gym, client_a: Clien
     assert_error(client_a.get("/api/v1/no-such-endpoint/"), 404, "not_found")
     assert_error(client_a.get("/api/v1/auth/login/"), 405, "method_not_allowed")
     invalid = assert_error(
-        client_a.post("/api/v1/auth/login/", {"email": "nope"}, content_type="application/json"),
+        client_a.post("/api/v1/auth/login/", {"email": 12}, content_type="application/json"),
         400,
         "validation_error",
     )
-    assert set(invalid["details"]) == {"email", "password"}
+    assert invalid["details"] == {"email": ["Not a valid string."], "password": ["This field is required."]}
+    mistyped = client_a.post("/api/v1/auth/login/", {"email": "nope", "password": "x"}, content_type="application/json")
+    assert_error(mistyped, 401, "invalid_credentials")
     malformed = client_a.post("/api/v1/auth/login/", "{not json", content_type="application/json")
     assert_error(malformed, 400, "parse_error")
 

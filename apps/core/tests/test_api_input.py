@@ -62,6 +62,11 @@ def test_wrong_types_in_a_body_are_a_validation_error(client_a: Client, owner: d
 
     error = assert_error(response, 400, "validation_error")
     assert error["details"] == {"name": ["Not a valid string."], "price": ["Not a valid string."]}
+    both = client_a.post("/api/v1/plans/", {"name": 7}, content_type="application/json", **owner)
+    assert assert_error(both, 400, "validation_error")["details"] == {
+        "name": ["Not a valid string."],
+        "price": ["This field is required."],
+    }
 
 
 @pytest.mark.parametrize("body", ["null", "[]", '"text"', "12"])
